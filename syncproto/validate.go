@@ -1,0 +1,147 @@
+package syncproto
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
+// Validate checks a state or push item on its own (PROTOCOL.md §1, §2, §7):
+// ids, names, the clock, every write's dot covered by the clock, no dot
+// twice, no write without fields, reserved fields, and the limits. It
+// returns an *Error with CodeInvalidRecord, or CodeTooLarge for a limit,
+// whose message names the field and the reason (never its value).
+func Validate(s State) error {
+	if !IsUUID(s.ID) {
+		return Errorf(CodeInvalidRecord, "id %s: not a lowercase UUID", quoteName(s.ID))
+	}
+	if !IsSlug(s.Form) {
+		return Errorf(CodeInvalidRecord, "form %s: must match [a-z0-9_-]{1,64}", quoteName(s.Form))
+	}
+	if !IsSlug(s.Scope) {
+		return Errorf(CodeInvalidRecord, "scope %s: must match [a-z0-9_-]{1,64}", quoteName(s.Scope))
+	}
+	if err := validateClock("clock", s.Clock); err != nil {
+		return err
+	}
+	seen := make(map[Dot]bool, len(s.Writes))
+	fields := map[string]bool{}
+	for i, w := range s.Writes {
+		where := fmt.Sprintf("writes[%d]", i)
+		if !IsUUID(w.By) {
+			return Errorf(CodeInvalidRecord, "%s.by %s: not a lowercase UUID", where, quoteName(w.By))
+		}
+		if w.N < 1 {
+			return Errorf(CodeInvalidRecord, "%s.n: must be at least 1", where)
+		}
+		if !s.Clock.Covers(w.Dot()) {
+			return Errorf(CodeInvalidRecord, "%s: dot (%s, %d) is not covered by the clock", where, w.By, w.N)
+		}
+		if seen[w.Dot()] {
+			return Errorf(CodeInvalidRecord, "%s: dot (%s, %d) appears twice", where, w.By, w.N)
+		}
+		seen[w.Dot()] = true
+		if len(w.Fields) == 0 {
+			return Errorf(CodeInvalidRecord, "%s: a write with no field", where)
+		}
+		for name, v := range w.Fields {
+			if err := validateField(where, name, v, w); err != nil {
+				return err
+			}
+			fields[name] = true
+		}
+	}
+	if len(fields) > MaxFields {
+		return Errorf(CodeTooLarge, "%d fields: a record holds at most %d", len(fields), MaxFields)
+	}
+	return nil
+}
+
+func validateField(where, name string, v json.RawMessage, w Write) error {
+	switch {
+	case name == FieldDeleted:
+		t := string(bytes.TrimSpace(v))
+		if t != "true" && t != "false" {
+			return Errorf(CodeInvalidRecord, "%s field \"_deleted\": must be true or false", where)
+		}
+		// A delete without ctx had seen nothing: its ctx is the empty clock,
+		// which the wire form omits (as the shared vectors do).
+		if t == "true" {
+			if err := validateClock(where+".ctx", w.Ctx); err != nil {
+				return err
+			}
+		}
+	case name == FieldReview:
+		if t := bytes.TrimSpace(v); len(t) == 0 || t[0] != '{' {
+			return Errorf(CodeInvalidRecord, "%s field \"_review\": must be an object", where)
+		}
+	case IsReserved(name):
+		return Errorf(CodeInvalidRecord, "%s field %s: reserved name", where, quoteName(name))
+	case !IsFieldName(name):
+		return Errorf(CodeInvalidRecord, "%s field %s: bad name (must match [A-Za-z][A-Za-z0-9_.]{0,127})", where, quoteName(name))
+	}
+	if len(v) > MaxValueBytes {
+		return Errorf(CodeTooLarge, "%s field %s: value of %d bytes, at most %d", where, quoteName(name), len(v), MaxValueBytes)
+	}
+	if len(v) == 0 || !json.Valid(v) {
+		return Errorf(CodeInvalidRecord, "%s field %s: not a JSON value", where, quoteName(name))
+	}
+	if depth(v) > MaxValueDepth {
+		return Errorf(CodeInvalidRecord, "%s field %s: nested deeper than %d", where, quoteName(name), MaxValueDepth)
+	}
+	return nil
+}
+
+func validateClock(where string, c Clock) error {
+	if len(c) > MaxActors {
+		return Errorf(CodeTooLarge, "%s: %d actors, at most %d", where, len(c), MaxActors)
+	}
+	for a, n := range c {
+		if !IsUUID(a) {
+			return Errorf(CodeInvalidRecord, "%s: actor %s is not a lowercase UUID", where, quoteName(a))
+		}
+		if n < 1 {
+			return Errorf(CodeInvalidRecord, "%s: count of %s must be at least 1", where, a)
+		}
+	}
+	return nil
+}
+
+// depth returns the deepest nesting of arrays and objects in a JSON value.
+func depth(v []byte) int {
+	d, max := 0, 0
+	inString, escaped := false, false
+	for _, c := range v {
+		switch {
+		case inString:
+			if escaped {
+				escaped = false
+			} else if c == '\\' {
+				escaped = true
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			d++
+			if d > max {
+				max = d
+			}
+		case c == ']' || c == '}':
+			d--
+		}
+	}
+	return max
+}
+
+// quoteName quotes an identifier for an error message, cut short so a
+// message stays small. Names and ids are not personal data; values are and
+// never appear in messages.
+func quoteName(s string) string {
+	if len(s) > 80 {
+		s = s[:80] + "…"
+	}
+	return strconv.Quote(s)
+}
