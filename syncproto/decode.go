@@ -1,0 +1,105 @@
+package syncproto
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"unicode/utf8"
+)
+
+// DecodePush decodes the body of a push (already inflated). It returns an
+// *Error with CodeBadJSON when the body is not valid UTF-8 JSON,
+// CodeBadRequest when it is JSON of the wrong shape or lacks a device or a
+// batch id, and CodeTooLarge for more than MaxBatchItems items. The items
+// stay raw: DecodeItem decodes each.
+func DecodePush(body []byte) (*PushRequest, error) {
+	if err := CheckJSON(body); err != nil {
+		return nil, err
+	}
+	var req PushRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, Errorf(CodeBadRequest, "push body: %s", describeJSONError(err))
+	}
+	if !IsUUID(req.Device) {
+		return nil, Errorf(CodeBadRequest, "device: not a lowercase UUID")
+	}
+	if !isAnyUUID(req.Batch) {
+		return nil, Errorf(CodeBadRequest, "batch: not a UUID")
+	}
+	if req.Records == nil {
+		return nil, Errorf(CodeBadRequest, "records: missing")
+	}
+	if len(req.Records) > MaxBatchItems {
+		return nil, Errorf(CodeTooLarge, "records: %d items, at most %d a batch", len(req.Records), MaxBatchItems)
+	}
+	return &req, nil
+}
+
+// CheckJSON returns an *Error with CodeBadJSON unless body is one valid
+// UTF-8 JSON value.
+func CheckJSON(body []byte) error {
+	if !utf8.Valid(body) {
+		return Errorf(CodeBadJSON, "body is not valid UTF-8")
+	}
+	if !json.Valid(body) {
+		var x any
+		err := json.Unmarshal(body, &x)
+		return Errorf(CodeBadJSON, "body is not valid JSON: %s", describeJSONError(err))
+	}
+	return nil
+}
+
+// DecodeItem decodes and validates one push item. It returns the item's id
+// when it could be read (for the result and the quarantine) and an *Error
+// with CodeInvalidRecord or CodeTooLarge when the item is malformed.
+func DecodeItem(raw json.RawMessage) (State, error) {
+	var s State
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || t[0] != '{' {
+		return s, Errorf(CodeInvalidRecord, "an item must be a JSON object")
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		// Still try to name the record in the result.
+		var id struct {
+			ID json.RawMessage `json:"id"`
+		}
+		_ = json.Unmarshal(raw, &id)
+		var str string
+		if json.Unmarshal(id.ID, &str) == nil {
+			s.ID = str
+		}
+		return s, Errorf(CodeInvalidRecord, "item: %s", describeJSONError(err))
+	}
+	if len(s.Writes) == 0 {
+		if err := Validate(s); err != nil {
+			return s, err
+		}
+		return s, Errorf(CodeInvalidRecord, "writes: an item must carry at least one write")
+	}
+	return s, Validate(s)
+}
+
+// describeJSONError says what is wrong with a JSON document without quoting
+// its content.
+func describeJSONError(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		where := typeErr.Field
+		if where == "" {
+			where = "value"
+		}
+		return where + ": expected " + typeErr.Type.String() + ", got JSON " + typeErr.Value
+	case errors.As(err, &syntaxErr):
+		return "syntax error at byte " + strconv.FormatInt(syntaxErr.Offset, 10)
+	case err == nil:
+		return "invalid"
+	default:
+		return "malformed"
+	}
+}
+
+// isAnyUUID accepts a UUID in its 36-character form, any case.
+func isAnyUUID(s string) bool { return IsUUID(string(bytes.ToLower([]byte(s)))) }
