@@ -1,0 +1,260 @@
+package records
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/fieldsync/fieldsync/internal/auth"
+	sp "github.com/fieldsync/fieldsync/syncproto"
+	"github.com/google/uuid"
+)
+
+// decodedItem is one push item after decoding and validation on its own.
+type decodedItem struct {
+	raw   json.RawMessage
+	state sp.State
+	err   error // a rejection found before looking at the stored record
+}
+
+// Push applies a device's batch (PROTOCOL.md §2) in one transaction and
+// returns the answer once it is durable. It returns an *sp.Error with
+// CodeBadJSON, CodeBadRequest or CodeTooLarge for a malformed body,
+// CodeForbidden when the caller is not the batch's device, and
+// CodeBatchReused when the batch id was used for other records. Items are
+// rejected one by one in the answer, and kept in the quarantine.
+func (s *Service) Push(ctx context.Context, caller *auth.Account, body []byte) (*sp.PushResponse, error) {
+	req, err := sp.DecodePush(body)
+	if err != nil {
+		return nil, err
+	}
+	if !caller.IsDevice() || req.Device != caller.ID {
+		return nil, sp.Errorf(sp.CodeForbidden, "device: a push must come from the token's own device")
+	}
+	hash, err := batchHash(req)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]decodedItem, len(req.Records))
+	for i, raw := range req.Records {
+		st, err := sp.DecodeItem(raw)
+		if err == nil && !caller.InScope(st.Scope) {
+			err = sp.Errorf(sp.CodeForbidden, "scope %q: this device is not enrolled in it", st.Scope)
+		}
+		items[i] = decodedItem{raw: raw, state: st, err: err}
+	}
+
+	var resp *sp.PushResponse
+	err = s.store.Update(ctx, func(tx Tx) error {
+		resp = nil
+		if kept, err := tx.Batch(req.Device, req.Batch); err != nil {
+			return err
+		} else if kept != nil {
+			if !bytes.Equal(kept.Hash, hash) {
+				return sp.Errorf(sp.CodeBatchReused, "batch %s was already used for other records; use a new batch id", req.Batch)
+			}
+			var old sp.PushResponse
+			if err := json.Unmarshal(kept.Response, &old); err != nil {
+				return err
+			}
+			resp = &old
+			return nil
+		}
+		now := s.now()
+		out := &sp.PushResponse{Batch: req.Batch, Results: make([]sp.PushResult, len(items))}
+		for i, it := range items {
+			res, err := s.applyItem(tx, it, req.Device, req.Batch, false)
+			if err != nil {
+				return err
+			}
+			if res.Status == sp.StatusRejected {
+				if err := quarantine(tx, it.raw, res, req.Device, req.Batch, now); err != nil {
+					return err
+				}
+			}
+			out.Results[i] = res
+		}
+		b, err := json.Marshal(out)
+		if err != nil {
+			return err
+		}
+		if err := tx.PutBatch(req.Device, req.Batch, &BatchAnswer{Hash: hash, Response: b}); err != nil {
+			return err
+		}
+		resp = out
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// applyItem merges one item into the stored record within tx. A rejection
+// is a result, not an error; an error means the transaction must abort.
+func (s *Service) applyItem(tx Tx, it decodedItem, device, batch string, skipForged bool) (sp.PushResult, error) {
+	reject := func(err error) (sp.PushResult, error) {
+		var e *sp.Error
+		if !errors.As(err, &e) {
+			return sp.PushResult{}, err
+		}
+		return sp.PushResult{ID: it.state.ID, Status: sp.StatusRejected, Error: e}, nil
+	}
+	if it.err != nil {
+		return reject(it.err)
+	}
+	prev, err := tx.Record(it.state.ID)
+	if err != nil {
+		return sp.PushResult{}, err
+	}
+	var old *sp.Record
+	if prev != nil {
+		old = prev.Record()
+	}
+	if err := sp.CheckItem(it.state, old, device, skipForged); err != nil {
+		return reject(err)
+	}
+	if err := checkReviewWriters(tx, it.state, device); err != nil {
+		return reject(err)
+	}
+	item := sp.FromState(it.state)
+	merged := sp.ApplyPush(old, item)
+	if len(merged.Fields) > sp.MaxFields {
+		return reject(sp.Errorf(sp.CodeTooLarge, "the merged record would hold %d fields, at most %d", len(merged.Fields), sp.MaxFields))
+	}
+	if old != nil && merged.Equal(old) {
+		return sp.PushResult{ID: prev.State.ID, Status: sp.StatusUnchanged, Seq: prev.Seq, Clock: prev.State.Clock}, nil
+	}
+	concurrent := old != nil && !item.Clock.Dominates(old.Clock)
+	next, a, err := s.store1(tx, prev, old, merged)
+	if err != nil {
+		return sp.PushResult{}, err
+	}
+	h := newHistory(old, merged, device, batch, KindPush, concurrent)
+	h.Seq = next.Seq
+	h.ReceivedAt = Timestamp(next.UpdatedAt)
+	if err := tx.AppendHistory(next.State.ID, h); err != nil {
+		return sp.PushResult{}, err
+	}
+	res := sp.PushResult{ID: next.State.ID, Status: sp.StatusApplied, Seq: next.Seq, Clock: next.State.Clock}
+	if a.HasConflict() {
+		res.Status = sp.StatusConflict
+		res.Conflicts = a.ConflictFields()
+	}
+	return res, nil
+}
+
+// store1 writes the merged state of one record, keeping the time its
+// conflict was first detected while it lasts.
+func (s *Service) store1(tx Tx, prev *Stored, old, merged *sp.Record) (*Stored, sp.Analysis, error) {
+	now := s.now().UTC()
+	a := sp.Analyze(merged)
+	next := &Stored{State: merged.State(), CreatedAt: now, UpdatedAt: now}
+	if prev != nil {
+		next.CreatedAt = prev.CreatedAt
+		next.ConflictSince = prev.ConflictSince
+	}
+	switch {
+	case !a.HasConflict():
+		next.ConflictSince = time.Time{}
+	case next.ConflictSince.IsZero():
+		next.ConflictSince = now
+	}
+	if err := tx.PutRecord(prev, next); err != nil {
+		return nil, a, err
+	}
+	return next, a, nil
+}
+
+// checkReviewWriters refuses a _review sibling written by a device: only
+// supervisors review. A device may push back _review values as pulled.
+func checkReviewWriters(tx ReadTx, item sp.State, device string) error {
+	for _, w := range item.Writes {
+		if _, ok := w.Fields[sp.FieldReview]; !ok {
+			continue
+		}
+		if w.By == device {
+			return sp.Errorf(sp.CodeForbidden, "field \"_review\": a device cannot write reviews")
+		}
+		a, err := tx.Account(w.By)
+		if err != nil {
+			return err
+		}
+		if a != nil && a.IsDevice() {
+			return sp.Errorf(sp.CodeForbidden, "field \"_review\": written by a device; only supervisors review")
+		}
+	}
+	return nil
+}
+
+// newHistory describes the change from old (nil for a new record) to merged.
+func newHistory(old, merged *sp.Record, actor, batch, kind string, concurrent bool) *HistoryEntry {
+	h := &HistoryEntry{Actor: actor, Batch: batch, Kind: kind, MergedConcurrent: concurrent, Fields: []string{}, Values: map[string]json.RawMessage{}}
+	names := map[string]bool{}
+	for n := range merged.Fields {
+		names[n] = true
+	}
+	if old != nil {
+		for n := range old.Fields {
+			names[n] = true
+		}
+	}
+	for n := range names {
+		var before []sp.Sibling
+		if old != nil {
+			before = old.Fields[n]
+		}
+		after := merged.Fields[n]
+		added := newSiblings(before, after)
+		if len(added) == 0 && len(before) == len(after) {
+			continue
+		}
+		h.Fields = append(h.Fields, n)
+		if len(added) > 0 {
+			h.Values[n] = sp.Winner(added).Value
+			if len(added) > 1 {
+				if h.Siblings == nil {
+					h.Siblings = map[string][]sp.SiblingView{}
+				}
+				for _, sb := range added {
+					h.Siblings[n] = append(h.Siblings[n], sp.SiblingView{V: sb.Value, By: sb.By, N: sb.N, At: sb.At})
+				}
+			}
+		}
+	}
+	sort.Strings(h.Fields)
+	return h
+}
+
+// newSiblings returns the siblings of after whose dots are not in before.
+func newSiblings(before, after []sp.Sibling) []sp.Sibling {
+	var out []sp.Sibling
+	for _, a := range after {
+		found := false
+		for _, b := range before {
+			if a.Dot == b.Dot {
+				found = true
+				break
+			}
+		}
+		if !found {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// quarantine keeps a rejected item as it was sent, with the reason.
+func quarantine(tx Tx, raw json.RawMessage, res sp.PushResult, device, batch string, now time.Time) error {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	return tx.PutQuarantine(&QuarantineEntry{
+		ID: id.String(), Record: res.ID, Device: device, Batch: batch,
+		ReceivedAt: Timestamp(now), Error: res.Error, Item: append(json.RawMessage(nil), raw...),
+	})
+}

@@ -1,0 +1,59 @@
+package records
+
+import (
+	"context"
+
+	"github.com/fieldsync/fieldsync/internal/auth"
+)
+
+// Store is the storage the record service needs. Update runs fn in one
+// write transaction and returns only after it is durable on disk; View runs
+// fn in one consistent read snapshot. Errors returned by fn abort the
+// transaction and are returned as they are.
+type Store interface {
+	Update(ctx context.Context, fn func(Tx) error) error
+	View(ctx context.Context, fn func(ReadTx) error) error
+}
+
+// ReadTx reads one consistent snapshot. Values it returns are copies that
+// stay valid after the transaction.
+type ReadTx interface {
+	// Record returns a record, or nil and no error when there is none.
+	Record(id string) (*Stored, error)
+	// Position returns the database id and the last change sequence number.
+	Position() Position
+	// TxNonce returns the random nonce of the transaction that made change
+	// seq, and false when no such change was made in this database.
+	TxNonce(seq uint64) (uint64, bool)
+	// Changes calls fn for each change after seq, in ascending order, until
+	// fn returns false or an error.
+	Changes(after uint64, fn func(Change) (bool, error)) error
+	// History returns a record's history, oldest first.
+	History(id string) ([]HistoryEntry, error)
+	// Batch returns the answer kept for a device's batch, or nil.
+	Batch(device, batch string) (*BatchAnswer, error)
+	// QuarantineEntry returns a quarantined item, or nil.
+	QuarantineEntry(id string) (*QuarantineEntry, error)
+	// Quarantine lists quarantined items after the given id, oldest first.
+	Quarantine(after string, limit int) ([]QuarantineEntry, error)
+	// Account returns an account by id, or nil.
+	Account(id string) (*auth.Account, error)
+}
+
+// Tx is a write transaction.
+type Tx interface {
+	ReadTx
+	// PutRecord stores next, the new state of a record whose previous
+	// state was prev (nil for a new record). It gives the record a new
+	// change sequence number, one per record per transaction, sets
+	// next.Seq, and drops the record's previous change entry.
+	PutRecord(prev, next *Stored) error
+	// AppendHistory adds a change to a record's history.
+	AppendHistory(id string, h *HistoryEntry) error
+	// PutQuarantine stores a rejected item.
+	PutQuarantine(q *QuarantineEntry) error
+	// DeleteQuarantine removes a quarantined item once it is applied.
+	DeleteQuarantine(id string) error
+	// PutBatch keeps a batch's answer.
+	PutBatch(device, batch string, a *BatchAnswer) error
+}

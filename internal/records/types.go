@@ -1,0 +1,92 @@
+package records
+
+import (
+	"encoding/json"
+	"time"
+
+	sp "github.com/fieldsync/fieldsync/syncproto"
+)
+
+// TimeFormat is how server times go on the wire: RFC 3339 UTC with
+// milliseconds (PROTOCOL.md §7).
+const TimeFormat = "2006-01-02T15:04:05.000Z"
+
+// Timestamp formats a server time for the wire.
+func Timestamp(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// Stored is a record as the server keeps it: its merged state and the
+// server's bookkeeping.
+type Stored struct {
+	State     sp.State
+	Seq       uint64    // the record's current change sequence number
+	CreatedAt time.Time // when the server first accepted it
+	UpdatedAt time.Time // the server time of its last change
+	// ConflictSince is when the record's current conflict was detected;
+	// zero when it holds none.
+	ConflictSince time.Time
+}
+
+// Record returns the stored state as the merge sees it.
+func (s *Stored) Record() *sp.Record { return sp.FromState(s.State) }
+
+// Change is one entry of the change feed: a record that changed at Seq and
+// has not changed since.
+type Change struct {
+	Seq   uint64
+	ID    string
+	Scope string
+	Form  string
+}
+
+// History kinds.
+const (
+	KindPush    = "push"
+	KindResolve = "resolve"
+	KindReview  = "review"
+)
+
+// HistoryEntry is one accepted change of a record (PROTOCOL.md §4).
+type HistoryEntry struct {
+	Seq        uint64 `json:"seq"`
+	ReceivedAt string `json:"received_at"`
+	Actor      string `json:"actor"`
+	Batch      string `json:"batch,omitempty"`
+	Kind       string `json:"kind"`
+	// Fields are the names of the fields whose siblings changed.
+	Fields []string `json:"fields"`
+	// Values holds, for each changed field that gained a sibling, the value
+	// this change brought (the newest of its new siblings).
+	Values map[string]json.RawMessage `json:"values"`
+	// Siblings holds every sibling this change brought, by field: more than
+	// one when a change carried concurrent writes (an extension).
+	Siblings map[string][]sp.SiblingView `json:"siblings,omitempty"`
+	// MergedConcurrent is true when the change was concurrent with the
+	// stored state (a soft or hard conflict was merged).
+	MergedConcurrent bool   `json:"merged_concurrent"`
+	Note             string `json:"note,omitempty"`
+}
+
+// QuarantineEntry is a rejected push item, kept with the reason so that
+// nothing a device sends is lost (PROTOCOL.md §2, §6).
+type QuarantineEntry struct {
+	ID         string          `json:"id"`
+	Record     string          `json:"record"`
+	Device     string          `json:"device"`
+	Batch      string          `json:"batch,omitempty"`
+	ReceivedAt string          `json:"received_at"`
+	Error      *sp.Error       `json:"error"`
+	Item       json.RawMessage `json:"item"`
+}
+
+// BatchAnswer is the answer kept for a batch, so that a retry gets the same
+// answer and changes nothing.
+type BatchAnswer struct {
+	Hash     []byte `json:"hash"`
+	Response []byte `json:"response"`
+}
+
+// Position is where the change feed of a database stands.
+type Position struct {
+	DBID    [16]byte // random, chosen when the database was created
+	LastSeq uint64
+}

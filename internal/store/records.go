@@ -1,0 +1,210 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/fieldsync/fieldsync/internal/records"
+	sp "github.com/fieldsync/fieldsync/syncproto"
+	"github.com/google/uuid"
+)
+
+// diskRecord is a record as stored in the records bucket.
+type diskRecord struct {
+	State         sp.State `json:"s"`
+	Seq           uint64   `json:"q"`
+	CreatedAt     int64    `json:"c"` // unix ms
+	UpdatedAt     int64    `json:"u"`
+	ConflictSince int64    `json:"f,omitempty"`
+}
+
+// idKey turns a UUID into its 16-byte key; ok is false for a non-UUID.
+func idKey(id string) ([]byte, bool) {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return nil, false
+	}
+	return u[:], true
+}
+
+func keyID(k []byte) string {
+	var u uuid.UUID
+	copy(u[:], k)
+	return u.String()
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMs(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n).UTC()
+}
+
+// Record implements records.ReadTx.
+func (t *tx) Record(id string) (*records.Stored, error) {
+	k, ok := idKey(id)
+	if !ok {
+		return nil, nil
+	}
+	v := t.btx.Bucket(bRecords).Get(k)
+	if v == nil {
+		return nil, nil
+	}
+	return decodeRecord(v)
+}
+
+func decodeRecord(v []byte) (*records.Stored, error) {
+	var d diskRecord
+	if err := json.Unmarshal(v, &d); err != nil {
+		return nil, fmt.Errorf("store: decode record: %w", err)
+	}
+	return &records.Stored{State: d.State, Seq: d.Seq, CreatedAt: fromMs(d.CreatedAt), UpdatedAt: fromMs(d.UpdatedAt), ConflictSince: fromMs(d.ConflictSince)}, nil
+}
+
+// PutRecord implements records.Tx.
+func (t *tx) PutRecord(prev, next *records.Stored) error {
+	id := next.State.ID
+	k, ok := idKey(id)
+	if !ok {
+		return fmt.Errorf("store: record id is not a UUID")
+	}
+	seq, again := t.assigned[id]
+	if !again {
+		if prev != nil {
+			if err := t.btx.Bucket(bChanges).Delete(u64(prev.Seq)); err != nil {
+				return err
+			}
+		}
+		seq = t.nextSeq()
+		if t.assigned == nil {
+			t.assigned = map[string]uint64{}
+		}
+		t.assigned[id] = seq
+		if err := t.btx.Bucket(bChanges).Put(u64(seq), changeValue(k, next.State.Scope, next.State.Form)); err != nil {
+			return err
+		}
+	}
+	next.Seq = seq
+	if err := t.indexConflict(k, prev, next); err != nil {
+		return err
+	}
+	v, err := json.Marshal(diskRecord{State: next.State, Seq: seq, CreatedAt: ms(next.CreatedAt), UpdatedAt: ms(next.UpdatedAt), ConflictSince: ms(next.ConflictSince)})
+	if err != nil {
+		return err
+	}
+	return t.btx.Bucket(bRecords).Put(k, v)
+}
+
+// indexConflict keeps the conflicts bucket (detected time + id) in step
+// with the record's ConflictSince.
+func (t *tx) indexConflict(k []byte, prev, next *records.Stored) error {
+	b := t.btx.Bucket(bConflicts)
+	var was time.Time
+	if prev != nil {
+		was = prev.ConflictSince
+	}
+	if was.Equal(next.ConflictSince) {
+		return nil
+	}
+	if !was.IsZero() {
+		if err := b.Delete(append(u64(uint64(ms(was))), k...)); err != nil {
+			return err
+		}
+	}
+	if !next.ConflictSince.IsZero() {
+		return b.Put(append(u64(uint64(ms(next.ConflictSince))), k...), []byte{})
+	}
+	return nil
+}
+
+// changeValue is a change entry's value: the record id, then its scope and
+// form (each a length byte and the name), so the feed filters without
+// loading records.
+func changeValue(id []byte, scope, form string) []byte {
+	v := make([]byte, 0, 16+2+len(scope)+len(form))
+	v = append(v, id...)
+	v = append(v, byte(len(scope)))
+	v = append(v, scope...)
+	v = append(v, byte(len(form)))
+	return append(v, form...)
+}
+
+func parseChange(k, v []byte) (records.Change, error) {
+	if len(v) < 18 {
+		return records.Change{}, fmt.Errorf("store: change entry too short")
+	}
+	c := records.Change{Seq: binary.BigEndian.Uint64(k), ID: keyID(v[:16])}
+	n := int(v[16])
+	if len(v) < 17+n+1 {
+		return c, fmt.Errorf("store: change entry malformed")
+	}
+	c.Scope = string(v[17 : 17+n])
+	m := int(v[17+n])
+	if len(v) != 18+n+m {
+		return c, fmt.Errorf("store: change entry malformed")
+	}
+	c.Form = string(v[18+n:])
+	return c, nil
+}
+
+// Changes implements records.ReadTx.
+func (t *tx) Changes(after uint64, fn func(records.Change) (bool, error)) error {
+	c := t.btx.Bucket(bChanges).Cursor()
+	for k, v := c.Seek(u64(after + 1)); k != nil; k, v = c.Next() {
+		ch, err := parseChange(k, v)
+		if err != nil {
+			return err
+		}
+		more, err := fn(ch)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// Position implements records.ReadTx.
+func (t *tx) Position() records.Position {
+	var p records.Position
+	copy(p.DBID[:], t.btx.Bucket(bMeta).Get(kDBID))
+	p.LastSeq = t.lastSeq
+	return p
+}
+
+// checkFeed verifies that the change feed and the records agree.
+func checkFeed(t *tx) error {
+	n := 0
+	err := t.Changes(0, func(c records.Change) (bool, error) {
+		n++
+		r, err := t.Record(c.ID)
+		if err != nil {
+			return false, err
+		}
+		if r == nil {
+			return false, fmt.Errorf("store: change %d points at a missing record", c.Seq)
+		}
+		if r.Seq != c.Seq {
+			return false, fmt.Errorf("store: change %d points at a record whose seq is %d", c.Seq, r.Seq)
+		}
+		if c.Seq > t.lastSeq {
+			return false, fmt.Errorf("store: change %d is beyond the last seq %d", c.Seq, t.lastSeq)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if recs := t.btx.Bucket(bRecords).Stats().KeyN; recs != n {
+		return fmt.Errorf("store: %d records but %d change entries", recs, n)
+	}
+	return nil
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/fieldsync/fieldsync/internal/auth"
+	"github.com/fieldsync/fieldsync/internal/records"
+	"github.com/fieldsync/fieldsync/internal/store"
+	"github.com/fieldsync/fieldsync/server"
+)
+
+// Config is the server's configuration, with its defaults in defaultConfig.
+type Config struct {
+	Addr            string
+	Data            string
+	LogFormat       string
+	LogLevel        string
+	ShutdownTimeout time.Duration
+	ReadTimeout     time.Duration
+	WriteTimeout    time.Duration
+	IdleTimeout     time.Duration
+}
+
+func defaultConfig() Config {
+	return Config{
+		Addr: "127.0.0.1:8080", Data: "./data", LogFormat: "text", LogLevel: "info",
+		ShutdownTimeout: 30 * time.Second, ReadTimeout: 2 * time.Minute, WriteTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute,
+	}
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "address to listen on")
+	fs.StringVar(&cfg.Data, "data", cfg.Data, "data directory (created if missing)")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: text or json")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long to let requests in flight finish on SIGTERM/SIGINT")
+	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "longest time to read one request, body included")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "longest time to write one response")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "how long an idle keep-alive connection stays open")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+
+	st, err := store.Open(cfg.Data, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing the database", slog.String("error", err.Error()))
+		}
+	}()
+	accounts := auth.NewService(st, nil)
+	if err := firstAdmin(ctx, st, accounts, cfg.Data, log); err != nil {
+		return err
+	}
+	api := server.New(server.Options{
+		Records: records.NewService(st, records.Options{Logger: log}),
+		Auth:    accounts,
+		Logger:  log,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("serving", slog.String("addr", ln.Addr().String()), slog.String("data", cfg.Data), slog.String("version", version()))
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", slog.String("error", err.Error()))
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// firstAdmin creates the first admin account of a new database: with the
+// token in FIELDSYNC_ADMIN_TOKEN, or with a generated one written to
+// DATA/admin.token (mode 0600). The token is never logged.
+func firstAdmin(ctx context.Context, st *store.Store, accounts *auth.Service, dir string, log *slog.Logger) error {
+	envToken := os.Getenv("FIELDSYNC_ADMIN_TOKEN")
+	a, token, err := accounts.NewAccount(auth.RoleAdmin, "admin", nil, envToken)
+	if err != nil {
+		return err
+	}
+	created, err := st.CreateFirstAdmin(ctx, a)
+	if err != nil || !created {
+		return err
+	}
+	if envToken != "" {
+		log.Info("first admin created with the token from FIELDSYNC_ADMIN_TOKEN", slog.String("admin", a.ID))
+		return nil
+	}
+	path := filepath.Join(dir, "admin.token")
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	log.Info("first admin created; its token is in the data directory", slog.String("admin", a.ID), slog.String("file", path))
+	return nil
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+}

@@ -1,0 +1,103 @@
+// Package server is fieldsync's HTTP API (PROTOCOL.md): routes, middleware
+// (authentication, limits, encodings, logs) and thin handlers over the
+// record and account services. It is the only package that imports Gin.
+package server
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/fieldsync/fieldsync/internal/auth"
+	"github.com/fieldsync/fieldsync/internal/records"
+	"github.com/gin-gonic/gin"
+	"github.com/klauspost/compress/gzhttp"
+)
+
+// Log attribute keys, one spelling each.
+const (
+	keyRoute    = "route"
+	keyMethod   = "method"
+	keyStatus   = "status"
+	keyDuration = "ms"
+	keyActor    = "actor"
+	keyRole     = "role"
+	keyError    = "error"
+	keyCode     = "code"
+	keyBytesIn  = "bytes_in"
+	keyBytesOut = "bytes_out"
+	keyItems    = "items"
+	keyBatch    = "batch"
+)
+
+// Gin context keys.
+const (
+	ctxAccount   = "fieldsync.account"
+	ctxErrorCode = "fieldsync.error_code"
+	ctxBytesIn   = "fieldsync.bytes_in"
+)
+
+// Options configure a Server.
+type Options struct {
+	Records *records.Service
+	Auth    *auth.Service
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// Server is the HTTP API.
+type Server struct {
+	records *records.Service
+	auth    *auth.Service
+	log     *slog.Logger
+	now     func() time.Time
+	engine  *gin.Engine
+}
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+// New returns the API server. Its Handler serves every route.
+func New(opt Options) *Server {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	s := &Server{records: opt.Records, auth: opt.Auth, log: opt.Logger, now: opt.Now}
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = true
+	e.Use(s.logRequests, s.recoverPanics)
+	e.NoRoute(func(c *gin.Context) { s.fail(c, errNoRoute) })
+	e.NoMethod(func(c *gin.Context) { s.fail(c, errNoMethod) })
+
+	e.GET("/healthz", func(c *gin.Context) { writeJSON(c, http.StatusOK, gin.H{"status": "ok"}) })
+
+	v1 := e.Group("/v1", s.authenticate)
+	v1.POST("/sync/push", s.push)
+	v1.GET("/sync/pull", s.pull)
+	v1.GET("/records/:id", s.getRecord)
+	v1.GET("/records/:id/history", s.history)
+
+	admin := v1.Group("/admin", s.requireRole(auth.RoleAdmin))
+	admin.POST("/devices", s.createDevice)
+	admin.POST("/users", s.createUser)
+	admin.GET("/accounts", s.listAccounts)
+	admin.DELETE("/tokens/:id", s.revoke)
+	admin.GET("/quarantine", s.listQuarantine)
+	admin.POST("/quarantine/:id/apply", s.applyQuarantined)
+
+	s.engine = e
+	return s
+}
+
+// Handler returns the API with response compression: zstd preferred, then
+// gzip, as the client's Accept-Encoding allows.
+func (s *Server) Handler() http.Handler {
+	wrap, err := gzhttp.NewWrapper(gzhttp.EnableZstd(true), gzhttp.PreferZstd(true), gzhttp.MinSize(1024))
+	if err != nil {
+		panic(err) // only for invalid static options
+	}
+	return wrap(s.engine)
+}

@@ -1,0 +1,45 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/fieldsync/fieldsync/internal/records"
+	sp "github.com/fieldsync/fieldsync/syncproto"
+	"github.com/gin-gonic/gin"
+)
+
+// push is POST /v1/sync/push (PROTOCOL.md §2).
+func (s *Server) push(c *gin.Context) {
+	body, err := readBody(c, sp.MaxBodyBytes)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Set(ctxBytesIn, len(body))
+	resp, err := s.records.Push(c.Request.Context(), accountOf(c), body)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, resp)
+}
+
+// pull is GET /v1/sync/pull (PROTOCOL.md §3).
+func (s *Server) pull(c *gin.Context) {
+	q := records.PullQuery{Since: c.Query("since"), Form: c.Query("form"), Limit: sp.DefaultPull}
+	if l, ok := c.GetQuery("limit"); ok {
+		n, err := strconv.Atoi(l)
+		if err != nil {
+			s.fail(c, sp.Errorf(sp.CodeBadRequest, "limit: must be a whole number from 1 to %d", sp.MaxPull))
+			return
+		}
+		q.Limit = n
+	}
+	resp, err := s.records.Pull(c.Request.Context(), accountOf(c), q)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, resp)
+}
