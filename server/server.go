@@ -79,6 +79,11 @@ func New(opt Options) *Server {
 	v1.GET("/sync/pull", s.pull)
 	v1.GET("/records/:id", s.getRecord)
 	v1.GET("/records/:id/history", s.history)
+	v1.POST("/records/:id/review", s.review)
+	v1.GET("/records", s.listRecords)
+	v1.GET("/conflicts", s.conflicts)
+	v1.POST("/conflicts/:id/resolve", s.resolve)
+	v1.GET("/export", s.exportData)
 
 	admin := v1.Group("/admin", s.requireRole(auth.RoleAdmin))
 	admin.POST("/devices", s.createDevice)

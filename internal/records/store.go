@@ -38,6 +38,17 @@ type ReadTx interface {
 	Quarantine(after string, limit int) ([]QuarantineEntry, error)
 	// Account returns an account by id, or nil.
 	Account(id string) (*auth.Account, error)
+	// Conflicts calls fn for each record holding a conflict, oldest
+	// detection first, starting after the opaque position after (nil: from
+	// the start), until fn returns false or an error. pos is the entry's
+	// position, to resume after it.
+	Conflicts(after []byte, fn func(pos []byte, id string) (bool, error)) error
+	// Records calls fn for each record in id order, starting after the id
+	// after (empty: from the start), until fn returns false or an error.
+	Records(after string, fn func(*Stored) (bool, error)) error
+	// FieldNames returns, sorted, every non-reserved field name ever
+	// stored in records of form (every form when form is empty).
+	FieldNames(form string) ([]string, error)
 }
 
 // Tx is a write transaction.

@@ -97,6 +97,9 @@ func (t *tx) PutRecord(prev, next *records.Stored) error {
 	if err := t.indexConflict(k, prev, next); err != nil {
 		return err
 	}
+	if err := t.indexFieldNames(next); err != nil {
+		return err
+	}
 	v, err := json.Marshal(diskRecord{State: next.State, Seq: seq, CreatedAt: ms(next.CreatedAt), UpdatedAt: ms(next.UpdatedAt), ConflictSince: ms(next.ConflictSince)})
 	if err != nil {
 		return err

@@ -31,8 +31,9 @@ var (
 	bAccounts   = []byte("accounts")
 	bTokens     = []byte("tokens")
 	bConflicts  = []byte("conflicts")
+	bFieldNames = []byte("fieldnames")
 
-	allBuckets = [][]byte{bMeta, bRecords, bChanges, bTxLog, bHistory, bBatches, bQuarantine, bAccounts, bTokens, bConflicts}
+	allBuckets = [][]byte{bMeta, bRecords, bChanges, bTxLog, bHistory, bBatches, bQuarantine, bAccounts, bTokens, bConflicts, bFieldNames}
 
 	kDBID         = []byte("db_id")
 	kLastSeq      = []byte("last_seq")
@@ -76,7 +77,13 @@ func Open(dir string, opt Options) (*Store, error) {
 	if opt.Timeout == 0 {
 		opt.Timeout = 5 * time.Second
 	}
-	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, &bolt.Options{Timeout: opt.Timeout, NoSync: opt.NoSync, FreelistType: bolt.FreelistMapType})
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, &bolt.Options{
+		Timeout: opt.Timeout, NoSync: opt.NoSync, FreelistType: bolt.FreelistMapType,
+		// A large initial map means the file rarely needs remapping, and a
+		// remap waits for every read transaction: a long export would
+		// otherwise hold up pushes. It reserves address space, not memory.
+		InitialMmapSize: 1 << 30,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", filepath.Join(dir, FileName), err)
 	}

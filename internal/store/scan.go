@@ -1,0 +1,104 @@
+package store
+
+import (
+	"bytes"
+	"sort"
+
+	"github.com/fieldsync/fieldsync/internal/records"
+	sp "github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Conflicts implements records.ReadTx. Positions are the conflict index's
+// keys: detection time (ms) then record id.
+func (t *tx) Conflicts(after []byte, fn func(pos []byte, id string) (bool, error)) error {
+	c := t.btx.Bucket(bConflicts).Cursor()
+	k, _ := c.First()
+	if after != nil {
+		k, _ = c.Seek(after)
+		if k != nil && bytes.Equal(k, after) {
+			k, _ = c.Next()
+		}
+	}
+	for ; k != nil; k, _ = c.Next() {
+		if len(k) != 24 {
+			continue
+		}
+		more, err := fn(append([]byte(nil), k...), keyID(k[8:]))
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// Records implements records.ReadTx.
+func (t *tx) Records(after string, fn func(*records.Stored) (bool, error)) error {
+	c := t.btx.Bucket(bRecords).Cursor()
+	k, v := c.First()
+	if ak, ok := idKey(after); ok {
+		k, v = c.Seek(ak)
+		if k != nil && bytes.Equal(k, ak) {
+			k, v = c.Next()
+		}
+	}
+	for ; k != nil; k, v = c.Next() {
+		st, err := decodeRecord(v)
+		if err != nil {
+			return err
+		}
+		more, err := fn(st)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// indexFieldNames remembers every non-reserved field name stored for a
+// form, so a CSV export knows its columns before its first row. Keys are
+// form, a zero byte, and the name.
+func (t *tx) indexFieldNames(next *records.Stored) error {
+	b := t.btx.Bucket(bFieldNames)
+	for _, w := range next.State.Writes {
+		for name := range w.Fields {
+			if sp.IsReserved(name) {
+				continue
+			}
+			k := fieldNameKey(next.State.Form, name)
+			if b.Get(k) == nil {
+				if err := b.Put(k, []byte{}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func fieldNameKey(form, name string) []byte {
+	k := make([]byte, 0, len(form)+1+len(name))
+	k = append(k, form...)
+	k = append(k, 0)
+	return append(k, name...)
+}
+
+// FieldNames implements records.ReadTx.
+func (t *tx) FieldNames(form string) ([]string, error) {
+	seen := map[string]bool{}
+	c := t.btx.Bucket(bFieldNames).Cursor()
+	var prefix []byte
+	if form != "" {
+		prefix = fieldNameKey(form, "")
+	}
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if i := bytes.IndexByte(k, 0); i >= 0 {
+			seen[string(k[i+1:])] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out, nil
+}
