@@ -14,11 +14,15 @@ import (
 // batch id, and CodeTooLarge for more than MaxBatchItems items. The items
 // stay raw: DecodeItem decodes each.
 func DecodePush(body []byte) (*PushRequest, error) {
-	if err := CheckJSON(body); err != nil {
-		return nil, err
+	if !utf8.Valid(body) {
+		return nil, Errorf(CodeBadJSON, "body is not valid UTF-8")
 	}
 	var req PushRequest
 	if err := json.Unmarshal(body, &req); err != nil {
+		var syntaxErr *json.SyntaxError
+		if errors.As(err, &syntaxErr) || !json.Valid(body) {
+			return nil, Errorf(CodeBadJSON, "body is not valid JSON: %s", describeJSONError(err))
+		}
 		return nil, Errorf(CodeBadRequest, "push body: %s", describeJSONError(err))
 	}
 	if !IsUUID(req.Device) {
@@ -50,26 +54,14 @@ func CheckJSON(body []byte) error {
 	return nil
 }
 
-// DecodeItem decodes and validates one push item. It returns the item's id
-// when it could be read (for the result and the quarantine) and an *Error
-// with CodeInvalidRecord or CodeTooLarge when the item is malformed.
+// DecodeItem decodes and validates one push item: ParseItem, then
+// Validate. It returns the item's id when it could be read (for the result
+// and the quarantine) and an *Error with CodeInvalidRecord or CodeTooLarge
+// when the item is malformed.
 func DecodeItem(raw json.RawMessage) (State, error) {
-	var s State
-	t := bytes.TrimSpace(raw)
-	if len(t) == 0 || t[0] != '{' {
-		return s, Errorf(CodeInvalidRecord, "an item must be a JSON object")
-	}
-	if err := json.Unmarshal(raw, &s); err != nil {
-		// Still try to name the record in the result.
-		var id struct {
-			ID json.RawMessage `json:"id"`
-		}
-		_ = json.Unmarshal(raw, &id)
-		var str string
-		if json.Unmarshal(id.ID, &str) == nil {
-			s.ID = str
-		}
-		return s, Errorf(CodeInvalidRecord, "item: %s", describeJSONError(err))
+	s, err := ParseItem(raw)
+	if err != nil {
+		return s, err
 	}
 	if len(s.Writes) == 0 {
 		if err := Validate(s); err != nil {
@@ -78,6 +70,31 @@ func DecodeItem(raw json.RawMessage) (State, error) {
 		return s, Errorf(CodeInvalidRecord, "writes: an item must carry at least one write")
 	}
 	return s, Validate(s)
+}
+
+// ParseItem decodes one push item without validating it. It returns an
+// *Error with CodeInvalidRecord when the item is not a JSON object of the
+// item's shape, with the id filled in when it could be read.
+func ParseItem(raw json.RawMessage) (State, error) {
+	var s State
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || t[0] != '{' {
+		return s, Errorf(CodeInvalidRecord, "an item must be a JSON object")
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		var id struct {
+			ID json.RawMessage `json:"id"`
+		}
+		_ = json.Unmarshal(raw, &id)
+		var str string
+		if json.Unmarshal(id.ID, &str) == nil {
+			s = State{ID: str}
+		} else {
+			s = State{}
+		}
+		return s, Errorf(CodeInvalidRecord, "item: %s", describeJSONError(err))
+	}
+	return s, nil
 }
 
 // describeJSONError says what is wrong with a JSON document without quoting

@@ -3,11 +3,10 @@ package syncproto
 import (
 	"bytes"
 	"encoding/json"
-	"math"
-	"math/big"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // EqualValues reports whether two JSON values are equal as parsed JSON: key
@@ -29,6 +28,9 @@ func EqualValues(a, b json.RawMessage) bool {
 // equal as parsed JSON exactly when their canonical encodings are equal.
 // It returns an error if v is not valid JSON.
 func Canonical(v []byte) ([]byte, error) {
+	if c, ok := canonicalScalar(v); ok {
+		return c, nil
+	}
 	d := json.NewDecoder(bytes.NewReader(v))
 	d.UseNumber()
 	var x any
@@ -38,6 +40,40 @@ func Canonical(v []byte) ([]byte, error) {
 	var b bytes.Buffer
 	writeCanonical(&b, x)
 	return b.Bytes(), nil
+}
+
+// canonicalScalar is Canonical's fast path for the values most fields hold:
+// a string without escapes or HTML characters, a number, true, false or
+// null, without surrounding white space. ok is false for anything else.
+func canonicalScalar(v []byte) ([]byte, bool) {
+	if len(v) == 0 {
+		return nil, false
+	}
+	switch c := v[0]; {
+	case c == '"':
+		if len(v) < 2 || v[len(v)-1] != '"' {
+			return nil, false
+		}
+		for _, b := range v[1 : len(v)-1] {
+			if b == '\\' || b == '"' || b < 0x20 || b == '<' || b == '>' || b == '&' {
+				return nil, false
+			}
+		}
+		// encoding/json always escapes U+2028 and U+2029: leave those to
+		// the slow path, so every spelling gets one canonical form.
+		if !utf8.Valid(v) || bytes.Contains(v, []byte("\u2028")) || bytes.Contains(v, []byte("\u2029")) {
+			return nil, false
+		}
+		return v, true
+	case c == '-' || c >= '0' && c <= '9':
+		if last := v[len(v)-1]; last < '0' || last > '9' || !json.Valid(v) {
+			return nil, false
+		}
+		return []byte(canonicalNumber(string(v))), true
+	case string(v) == "true" || string(v) == "false" || string(v) == "null":
+		return v, true
+	}
+	return nil, false
 }
 
 func writeCanonical(b *bytes.Buffer, x any) {
@@ -85,23 +121,40 @@ func writeString(b *bytes.Buffer, s string) {
 	b.Truncate(b.Len() - 1)
 }
 
-// maxExact is the largest integer below which every integer is a float64.
-var maxExact = new(big.Int).Lsh(big.NewInt(1), 53)
-
-// canonicalNumber gives one spelling per numeric value: 1, 1.0 and 1e0 are
-// the same number. Integers beyond float64's exact range keep their digits.
+// canonicalNumber gives one spelling per numeric value, exactly: the
+// decimal digits without leading or trailing zeros and a power of ten, so
+// 1, 1.0, 1e0 and 10e-1 are the same number, and 10000000000000000 equals
+// 1e16 while 9007199254740993 differs from 9007199254740992. s must be a
+// JSON number literal; one whose exponent does not fit is kept as written.
 func canonicalNumber(s string) string {
-	if !strings.ContainsAny(s, ".eE") {
-		if i, ok := new(big.Int).SetString(s, 10); ok && new(big.Int).Abs(i).Cmp(maxExact) > 0 {
-			return i.String()
-		}
+	lit := s
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	mant, exp := s, "0"
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		mant, exp = s[:i], s[i+1:]
 	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsInf(f, 0) {
-		return strings.ToLower(s)
+	intPart, frac := mant, ""
+	if i := strings.IndexByte(mant, '.'); i >= 0 {
+		intPart, frac = mant[:i], mant[i+1:]
 	}
-	if f == 0 {
+	e, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || e > 1<<60 || e < -(1<<60) {
+		return strings.ToLower(lit)
+	}
+	e -= int64(len(frac))
+	digits := strings.TrimLeft(intPart+frac, "0")
+	if digits == "" {
 		return "0"
 	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
+	trimmed := strings.TrimRight(digits, "0")
+	e += int64(len(digits) - len(trimmed))
+	out := trimmed
+	if e != 0 {
+		out += "e" + strconv.FormatInt(e, 10)
+	}
+	if neg {
+		out = "-" + out
+	}
+	return out
 }

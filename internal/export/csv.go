@@ -2,21 +2,23 @@ package export
 
 import (
 	"bufio"
-	"encoding/csv"
 	"encoding/json"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/fieldsync/fieldsync/internal/records"
 )
 
-// CSV writes RFC 4180 CSV (CRLF line ends, UTF-8): a header
+// CSV writes RFC 4180 CSV (CRLF between records, UTF-8): a header
 // id,form,scope,seq,updated_at,conflict then the field names in sorted
 // order; a string value as it is, null or absent as an empty cell, any
 // other value as JSON.
+//
+// encoding/csv is not used: with CRLF record ends it also rewrites line
+// breaks inside values, and a value must go out byte for byte.
 type CSV struct {
 	bw     *bufio.Writer
-	w      *csv.Writer
 	opt    Options
 	fields []string
 	cells  []string
@@ -24,10 +26,26 @@ type CSV struct {
 
 // NewCSV returns a CSV encoder writing to w. Call Close at the end.
 func NewCSV(w io.Writer, opt Options) *CSV {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	cw := csv.NewWriter(bw)
-	cw.UseCRLF = true
-	return &CSV{bw: bw, w: cw, opt: opt}
+	return &CSV{bw: bufio.NewWriterSize(w, 64<<10), opt: opt}
+}
+
+// writeRecord writes one CSV record: cells quoted when they hold a comma,
+// a double quote, CR or LF (quotes doubled), and CRLF at the end.
+func (c *CSV) writeRecord(cells []string) error {
+	for i, cell := range cells {
+		if i > 0 {
+			c.bw.WriteByte(',')
+		}
+		if !strings.ContainsAny(cell, ",\"\r\n") {
+			c.bw.WriteString(cell)
+			continue
+		}
+		c.bw.WriteByte('"')
+		c.bw.WriteString(strings.ReplaceAll(cell, `"`, `""`))
+		c.bw.WriteByte('"')
+	}
+	_, err := c.bw.WriteString("\r\n")
+	return err
 }
 
 // fixedColumns come before the field names.
@@ -51,7 +69,7 @@ func (c *CSV) Start(s records.ExportSnapshot) error {
 	}
 	header = append(header, s.Fields...)
 	c.cells = make([]string, len(header))
-	return c.w.Write(header)
+	return c.writeRecord(header)
 }
 
 // Row implements records.ExportWriter. It returns the writer's error.
@@ -64,7 +82,7 @@ func (c *CSV) Row(r *records.ExportRow) error {
 	for _, f := range c.fields {
 		cells = append(cells, cell(r.Values[f]))
 	}
-	return c.w.Write(cells)
+	return c.writeRecord(cells)
 }
 
 // cell renders one value: a JSON string as its text, null or absent as
@@ -83,10 +101,4 @@ func cell(v json.RawMessage) string {
 }
 
 // Close flushes what is buffered. It returns the writer's error.
-func (c *CSV) Close() error {
-	c.w.Flush()
-	if err := c.w.Error(); err != nil {
-		return err
-	}
-	return c.bw.Flush()
-}
+func (c *CSV) Close() error { return c.bw.Flush() }

@@ -15,9 +15,25 @@ import (
 
 // decodedItem is one push item after decoding and validation on its own.
 type decodedItem struct {
-	raw   json.RawMessage
-	state sp.State
-	err   error // a rejection found before looking at the stored record
+	raw    json.RawMessage
+	state  sp.State
+	parsed bool  // the item decoded into state (it may still be invalid)
+	err    error // a rejection found before looking at the stored record
+}
+
+// decodeItem parses and validates one item on its own.
+func decodeItem(raw json.RawMessage) decodedItem {
+	st, err := sp.ParseItem(raw)
+	it := decodedItem{raw: raw, state: st, parsed: err == nil, err: err}
+	if err == nil {
+		if len(st.Writes) == 0 {
+			it.err = sp.Errorf(sp.CodeInvalidRecord, "writes: an item must carry at least one write")
+		}
+		if verr := sp.Validate(st); verr != nil {
+			it.err = verr
+		}
+	}
+	return it
 }
 
 // Push applies a device's batch (PROTOCOL.md §2) in one transaction and
@@ -34,17 +50,16 @@ func (s *Service) Push(ctx context.Context, caller *auth.Account, body []byte) (
 	if !caller.IsDevice() || req.Device != caller.ID {
 		return nil, sp.Errorf(sp.CodeForbidden, "device: a push must come from the token's own device")
 	}
-	hash, err := batchHash(req)
-	if err != nil {
-		return nil, err
-	}
 	items := make([]decodedItem, len(req.Records))
 	for i, raw := range req.Records {
-		st, err := sp.DecodeItem(raw)
-		if err == nil && !caller.InScope(st.Scope) {
-			err = sp.Errorf(sp.CodeForbidden, "scope %q: this device is not enrolled in it", st.Scope)
+		items[i] = decodeItem(raw)
+		if st := items[i].state; items[i].err == nil && !caller.InScope(st.Scope) {
+			items[i].err = sp.Errorf(sp.CodeForbidden, "scope %q: this device is not enrolled in it", st.Scope)
 		}
-		items[i] = decodedItem{raw: raw, state: st, err: err}
+	}
+	hash, err := batchHash(items)
+	if err != nil {
+		return nil, err
 	}
 
 	var resp *sp.PushResponse

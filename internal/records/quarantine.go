@@ -44,8 +44,9 @@ func (s *Service) ApplyQuarantined(ctx context.Context, caller *auth.Account, id
 		if q == nil {
 			return sp.Errorf(sp.CodeNotFound, "no quarantined item with this id")
 		}
-		st, err := sp.DecodeItem(q.Item)
-		it := decodedItem{raw: q.Item, state: st, err: err}
+		it := decodedItem{}
+		it = decodeItem(q.Item)
+		st := it.state
 		if it.err == nil {
 			dev, err := tx.Account(q.Device)
 			if err != nil {
