@@ -52,3 +52,12 @@ type PullResponse struct {
 type ErrorBody struct {
 	Error *Error `json:"error"`
 }
+
+// Headers a client sends so the server can see its fleet (extensions).
+const (
+	// HeaderDeviceTime carries the device's wall clock in unix
+	// milliseconds when it sent the request: the server estimates skew.
+	HeaderDeviceTime = "X-Device-Time"
+	// HeaderAppVersion carries the client app's version.
+	HeaderAppVersion = "X-App-Version"
+)
