@@ -3,6 +3,8 @@ package syncproto
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +38,9 @@ func Canonical(v []byte) ([]byte, error) {
 	var x any
 	if err := d.Decode(&x); err != nil {
 		return nil, err
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return nil, errors.New("syncproto: more than one JSON value")
 	}
 	var b bytes.Buffer
 	writeCanonical(&b, x)
