@@ -86,5 +86,8 @@ func (s *Server) exportData(c *gin.Context) {
 		s.log.Warn("export cut short", slog.String(keyError, err.Error()), slog.Int("records", n))
 		panic(http.ErrAbortHandler)
 	}
+	if s.metrics != nil {
+		s.metrics.ExportRecords.Add(float64(n))
+	}
 	s.log.Info("export", slog.String("format", format), slog.Int("records", n), slog.Int64(keyDuration, time.Since(start).Milliseconds()))
 }

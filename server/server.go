@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/auth"
+	"github.com/fieldsync/fieldsync/internal/fleet"
+	"github.com/fieldsync/fieldsync/internal/metrics"
 	"github.com/fieldsync/fieldsync/internal/records"
 	"github.com/gin-gonic/gin"
 	"github.com/klauspost/compress/gzhttp"
@@ -37,21 +39,36 @@ const (
 	ctxBytesIn   = "fieldsync.bytes_in"
 )
 
-// Options configure a Server.
+// Options configure a Server. Records and Auth are required; the rest
+// may be left zero.
 type Options struct {
 	Records *records.Service
 	Auth    *auth.Service
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// Metrics, if set, is updated and served at /metrics (admins only).
+	Metrics *metrics.Metrics
+	// Fleet, if set, tracks devices and serves GET /v1/admin/devices.
+	Fleet           *fleet.Tracker
+	FleetThresholds fleet.Thresholds
+	// Backuper, if set, serves GET /v1/admin/backup.
+	Backuper Backuper
+	// RateLimit bounds each token's requests; zero turns it off.
+	RateLimit RateLimit
 }
 
 // Server is the HTTP API.
 type Server struct {
-	records *records.Service
-	auth    *auth.Service
-	log     *slog.Logger
-	now     func() time.Time
-	engine  *gin.Engine
+	records         *records.Service
+	auth            *auth.Service
+	log             *slog.Logger
+	now             func() time.Time
+	metrics         *metrics.Metrics
+	fleet           *fleet.Tracker
+	fleetThresholds fleet.Thresholds
+	backuper        Backuper
+	limits          *limiters
+	engine          *gin.Engine
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -64,17 +81,23 @@ func New(opt Options) *Server {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &Server{records: opt.Records, auth: opt.Auth, log: opt.Logger, now: opt.Now}
+	s := &Server{records: opt.Records, auth: opt.Auth, log: opt.Logger, now: opt.Now, metrics: opt.Metrics,
+		fleet: opt.Fleet, fleetThresholds: opt.FleetThresholds, backuper: opt.Backuper}
+	if opt.RateLimit.PerSecond > 0 {
+		s.limits = newLimiters(opt.RateLimit)
+	}
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(s.logRequests, s.recoverPanics)
+	e.Use(s.logRequests, s.measure, s.recoverPanics)
 	e.NoRoute(func(c *gin.Context) { s.fail(c, errNoRoute) })
 	e.NoMethod(func(c *gin.Context) { s.fail(c, errNoMethod) })
 
 	e.GET("/healthz", func(c *gin.Context) { writeJSON(c, http.StatusOK, gin.H{"status": "ok"}) })
 
-	v1 := e.Group("/v1", s.authenticate)
+	e.GET("/metrics", s.authenticate, s.requireRole(auth.RoleAdmin), s.metricsHandler())
+
+	v1 := e.Group("/v1", s.authenticate, s.limitRate)
 	v1.POST("/sync/push", s.push)
 	v1.GET("/sync/pull", s.pull)
 	v1.GET("/records/:id", s.getRecord)
@@ -85,7 +108,10 @@ func New(opt Options) *Server {
 	v1.POST("/conflicts/:id/resolve", s.resolve)
 	v1.GET("/export", s.exportData)
 
+	v1.GET("/admin/devices", s.fleetView) // supervisors and HQ too, for their scopes
+
 	admin := v1.Group("/admin", s.requireRole(auth.RoleAdmin))
+	admin.GET("/backup", s.backup)
 	admin.POST("/devices", s.createDevice)
 	admin.POST("/users", s.createUser)
 	admin.GET("/accounts", s.listAccounts)

@@ -22,6 +22,8 @@ func (s *Server) push(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	s.noteDevice(c, true, len(resp.Results))
+	s.observePush(resp)
 	writeJSON(c, http.StatusOK, resp)
 }
 
@@ -41,5 +43,6 @@ func (s *Server) pull(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	s.noteDevice(c, false, 0)
 	writeJSON(c, http.StatusOK, resp)
 }

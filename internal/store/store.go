@@ -54,11 +54,15 @@ type Options struct {
 	// NoSync turns fsync off: for benchmarks of the raw limit only, never
 	// for serving (acknowledged data would not survive a power cut).
 	NoSync bool
+	// OnCommit, if not nil, is told how long each Update took, commit and
+	// sync included (for metrics).
+	OnCommit func(time.Duration)
 }
 
 // Store is the bbolt-backed storage of fieldsync.
 type Store struct {
-	db *bolt.DB
+	db       *bolt.DB
+	onCommit func(time.Duration)
 }
 
 // Compile-time checks that Store is what its consumers need.
@@ -87,7 +91,7 @@ func Open(dir string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", filepath.Join(dir, FileName), err)
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, onCommit: opt.OnCommit}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -135,13 +139,31 @@ func (s *Store) Update(ctx context.Context, fn func(records.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(func(btx *bolt.Tx) error {
+	start := time.Now()
+	err := s.db.Update(func(btx *bolt.Tx) error {
 		t := newTx(btx)
 		if err := fn(t); err != nil {
 			return err
 		}
 		return t.finish()
 	})
+	if err == nil && s.onCommit != nil {
+		s.onCommit(time.Since(start))
+	}
+	return err
+}
+
+// CountConflicts returns how many records hold a conflict.
+func (s *Store) CountConflicts(ctx context.Context) (int, error) {
+	n := 0
+	err := s.db.View(func(btx *bolt.Tx) error {
+		c := btx.Bucket(bConflicts).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 // View runs fn in one consistent read snapshot.

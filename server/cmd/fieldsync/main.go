@@ -25,6 +25,7 @@ const usage = `fieldsync: offline-first sync server for field data collection
 usage:
   fieldsync serve [--addr 127.0.0.1:8080] [--data ./data] [--log-format text|json] [--log-level info]
   fieldsync check [--data ./data]
+  fieldsync restore --data ./data --from BACKUP.db   (server stopped; the old database is kept beside it)
   fieldsync version
 
 Environment:
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "check":
 		return check(ctx, args[1:], stdout, stderr)
+	case "restore":
+		return restore(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version())
 		return nil

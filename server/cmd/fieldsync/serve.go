@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/auth"
+	"github.com/fieldsync/fieldsync/internal/fleet"
+	"github.com/fieldsync/fieldsync/internal/metrics"
 	"github.com/fieldsync/fieldsync/internal/records"
 	"github.com/fieldsync/fieldsync/internal/store"
 	"github.com/fieldsync/fieldsync/server"
@@ -31,12 +33,17 @@ type Config struct {
 	ReadTimeout     time.Duration
 	WriteTimeout    time.Duration
 	IdleTimeout     time.Duration
+	RatePerSecond   float64
+	RateBurst       int
+	MaxSkew         time.Duration
+	StaleDays       int
 }
 
 func defaultConfig() Config {
 	return Config{
 		Addr: "127.0.0.1:8080", Data: "./data", LogFormat: "text", LogLevel: "info",
 		ShutdownTimeout: 30 * time.Second, ReadTimeout: 2 * time.Minute, WriteTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute,
+		RatePerSecond: 200, RateBurst: 1000, MaxSkew: 2 * time.Minute, StaleDays: 3,
 	}
 }
 
@@ -52,6 +59,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "longest time to read one request, body included")
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "longest time to write one response")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "how long an idle keep-alive connection stays open")
+	fs.Float64Var(&cfg.RatePerSecond, "rate-limit", cfg.RatePerSecond, "requests per second allowed to one token (0: no limit; admin tokens are never limited)")
+	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "requests one token may send at once above its rate")
+	fs.DurationVar(&cfg.MaxSkew, "max-skew", cfg.MaxSkew, "flag devices whose clock is further than this from the server's")
+	fs.IntVar(&cfg.StaleDays, "stale-days", cfg.StaleDays, "flag devices that have not synced for this many days")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,7 +71,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	st, err := store.Open(cfg.Data, store.Options{})
+	var st *store.Store
+	m := metrics.New(func() float64 {
+		n, err := st.CountConflicts(context.Background())
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+	st, err = store.Open(cfg.Data, store.Options{OnCommit: m.ObserveCommit})
 	if err != nil {
 		return err
 	}
@@ -73,11 +92,24 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := firstAdmin(ctx, st, accounts, cfg.Data, log); err != nil {
 		return err
 	}
+	tracker, err := fleet.NewTracker(ctx, st, log)
+	if err != nil {
+		return err
+	}
 	api := server.New(server.Options{
-		Records: records.NewService(st, records.Options{Logger: log}),
-		Auth:    accounts,
-		Logger:  log,
+		Records:         records.NewService(st, records.Options{Logger: log}),
+		Auth:            accounts,
+		Logger:          log,
+		Metrics:         m,
+		Fleet:           tracker,
+		FleetThresholds: fleet.Thresholds{MaxSkew: cfg.MaxSkew, StaleDays: cfg.StaleDays},
+		Backuper:        st,
+		RateLimit:       server.RateLimit{PerSecond: cfg.RatePerSecond, Burst: cfg.RateBurst},
 	})
+	fleetCtx, stopFleet := context.WithCancel(context.Background())
+	fleetDone := make(chan struct{})
+	go func() { tracker.Run(fleetCtx, 10*time.Second); close(fleetDone) }()
+	defer func() { stopFleet(); <-fleetDone }()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
