@@ -43,7 +43,7 @@ func defaultConfig() Config {
 	return Config{
 		Addr: "127.0.0.1:8080", Data: "./data", LogFormat: "text", LogLevel: "info",
 		ShutdownTimeout: 30 * time.Second, ReadTimeout: 2 * time.Minute, WriteTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute,
-		RatePerSecond: 200, RateBurst: 1000, MaxSkew: 2 * time.Minute, StaleDays: 3,
+		RatePerSecond: 500, RateBurst: 2000, MaxSkew: 2 * time.Minute, StaleDays: 3,
 	}
 }
 
