@@ -3,6 +3,7 @@ package export
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ type CSV struct {
 	opt    Options
 	fields []string
 	cells  []string
+	values map[string]json.RawMessage // reused for every row
 }
 
 // NewCSV returns a CSV encoder writing to w. Call Close at the end.
@@ -79,8 +81,17 @@ func (c *CSV) Row(r *records.ExportRow) error {
 	if c.opt.ReviewColumn {
 		cells = append(cells, r.Review)
 	}
+	clear(c.values)
+	if c.values == nil {
+		c.values = map[string]json.RawMessage{}
+	}
+	if len(r.Values) > 0 {
+		if err := json.Unmarshal(r.Values, &c.values); err != nil {
+			return fmt.Errorf("export: record %s: values: %w", r.ID, err)
+		}
+	}
 	for _, f := range c.fields {
-		cells = append(cells, cell(r.Values[f]))
+		cells = append(cells, cell(c.values[f]))
 	}
 	return c.writeRecord(cells)
 }

@@ -37,7 +37,7 @@ func rows() []records.ExportRow {
 		{
 			ID: "0193a6f4-7c1e-7b55-9a10-5e2d3c4b1a00", Form: "assessment", Scope: "guelmim-oued-noun", Seq: 4702,
 			UpdatedAt: "2025-03-01T09:15:00.123Z", Conflict: false, Review: "received",
-			Values: map[string]json.RawMessage{
+			Values: object(map[string]json.RawMessage{
 				"head_name":          v(`"فاطمة الزهراء"`),
 				"village":            v(`"أسا-الزاك"`),
 				"household_size":     v(`5`),
@@ -47,12 +47,12 @@ func rows() []records.ExportRow {
 				"is_head":            v(`true`),
 				"members":            v(`["أحمد","مريم",3,null]`),
 				"location":           v(`{"lat":28.98,"lon":-10.05,"name":"قصر"}`),
-			},
+			}),
 		},
 		{
 			ID: "0193a6f4-7c1e-7b55-9a10-5e2d3c4b1a01", Form: "assessment", Scope: "guelmim-oued-noun", Seq: 4711,
 			UpdatedAt: "2025-03-01T10:00:00.000Z", Conflict: true, Review: "has_issues",
-			Values: map[string]json.RawMessage{
+			Values: object(map[string]json.RawMessage{
 				"head_name": v(`null`), // cleared
 				"comment":   v(`"He said \"yes\", then: \"no, later\""`),
 				"notes":     v(`"line one\nline two, with a comma"`),
@@ -60,23 +60,23 @@ func rows() []records.ExportRow {
 				"members":   v(`[]`),
 				"location":  v(`{}`),
 				"income":    v(`-0.25`),
-			},
+			}),
 		},
 		{
 			ID: "0193a6f4-7c1e-7b55-9a10-5e2d3c4b1a02", Form: "assessment", Scope: "souss-massa", Seq: 12,
 			UpdatedAt: "2025-02-28T23:59:59.999Z", Conflict: false, Deleted: true, Review: "approved",
-			Values: map[string]json.RawMessage{
+			Values: object(map[string]json.RawMessage{
 				"comment":        v(`"windows line\r\nbreak"`),
 				"notes":          v(`" leading space, \"quoted\" "`),
 				"village":        v(`""`),
 				"household_size": v(`0`),
 				"big_id":         v(`-9007199254740993`),
-			},
+			}),
 		},
 		{
 			ID: "0193a6f4-7c1e-7b55-9a10-5e2d3c4b1a03", Form: "visit", Scope: "souss-massa", Seq: 13,
 			UpdatedAt: "2025-03-01T00:00:00.000Z", Review: "received",
-			Values: map[string]json.RawMessage{}, // every field absent
+			Values: object(map[string]json.RawMessage{}), // every field absent
 		},
 	}
 }
@@ -176,7 +176,7 @@ func wantCells(t *testing.T, rs []records.ExportRow) [][]string {
 	for _, r := range rs {
 		cells := []string{r.ID, r.Form, r.Scope, jsonText(r.Seq), r.UpdatedAt, jsonText(r.Conflict)}
 		for _, f := range snapshot.Fields {
-			v, ok := r.Values[f]
+			v, ok := valuesOf(t, r)[f]
 			var s string
 			switch {
 			case !ok || string(v) == "null":
@@ -204,13 +204,15 @@ func jsonText(v any) string {
 // so no value here holds CRLF; a lone CR and a lone LF it keeps.)
 func TestCSVParsesBack(t *testing.T) {
 	rs := rows()
-	rs[2].Values["comment"] = json.RawMessage(`"no windows line break here"`)
+	vals := valuesOf(t, rs[2])
+	vals["comment"] = json.RawMessage(`"no windows line break here"`)
+	rs[2].Values = object(vals)
 	rs = append(rs, records.ExportRow{
 		ID: "0193a6f4-7c1e-7b55-9a10-5e2d3c4b1a04", Form: "visit", Scope: "souss-massa", Seq: 14, UpdatedAt: "2025-03-01T00:00:01.000Z",
-		Values: map[string]json.RawMessage{
+		Values: object(map[string]json.RawMessage{
 			"notes":   json.RawMessage(`"old Mac line\rbreak"`),
 			"comment": json.RawMessage(`"two\n\nlines, \"a\" and \"\""`),
-		},
+		}),
 	})
 	got, err := csv.NewReader(bytes.NewReader(csvBytes(t, export.Options{}, rs))).ReadAll()
 	if err != nil {
@@ -244,7 +246,7 @@ func at(s []string, i int) string {
 func TestCSVStringsAsTheyAre(t *testing.T) {
 	for _, s := range []string{"a\nb", "a\r\nb", "a\rb", "a,b", `a"b`} {
 		r := records.ExportRow{ID: "0193a6f4-7c1e-7b55-9a10-5e2d3c4b1a00", Form: "f", Scope: "s", Seq: 1, UpdatedAt: "2025-03-01T00:00:00.000Z",
-			Values: map[string]json.RawMessage{"notes": json.RawMessage(jsonText(s))}}
+			Values: object(map[string]json.RawMessage{"notes": json.RawMessage(jsonText(s))})}
 		var b bytes.Buffer
 		c := export.NewCSV(&b, export.Options{})
 		if err := c.Start(records.ExportSnapshot{Fields: []string{"notes"}}); err != nil {
@@ -287,10 +289,11 @@ func TestJSONLLines(t *testing.T) {
 		if got.ID != r.ID || got.Form != r.Form || got.Scope != r.Scope || got.Seq != r.Seq || got.UpdatedAt != r.UpdatedAt || got.Conflict == nil || *got.Conflict != r.Conflict {
 			t.Errorf("line %d = %s", i, line)
 		}
-		if got.Values == nil || len(got.Values) != len(r.Values) {
-			t.Errorf("line %d values = %v, want %d values", i, got.Values, len(r.Values))
+		want := valuesOf(t, r)
+		if got.Values == nil || len(got.Values) != len(want) {
+			t.Errorf("line %d values = %v, want %d values", i, got.Values, len(want))
 		}
-		for k, v := range r.Values {
+		for k, v := range want {
 			if !bytes.Equal(got.Values[k], v) {
 				t.Errorf("line %d value %s = %s, want %s byte for byte", i, k, got.Values[k], v)
 			}
@@ -317,4 +320,26 @@ func TestOnStartAndReviewColumn(t *testing.T) {
 	if !strings.Contains(b.String(), ",false,received,") {
 		t.Errorf("row lacks the review state: %q", b.String())
 	}
+}
+
+// object encodes values as the store keeps them: one JSON object, keys
+// sorted, values byte for byte.
+func object(m map[string]json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		panic(err)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// valuesOf decodes a row's values object.
+func valuesOf(t *testing.T, r records.ExportRow) map[string]json.RawMessage {
+	t.Helper()
+	m := map[string]json.RawMessage{}
+	if err := json.Unmarshal(r.Values, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -29,7 +29,9 @@ type ExportRow struct {
 	Conflict  bool
 	Deleted   bool
 	Review    string // the review state; received when none
-	Values    map[string]json.RawMessage
+	// Values is one JSON object of the visible non-reserved values. It is
+	// valid only during the Row call.
+	Values json.RawMessage
 }
 
 // ExportSnapshot says which snapshot an export reads.
@@ -76,34 +78,30 @@ func (s *Service) Export(ctx context.Context, caller *auth.Account, q ExportQuer
 		}
 		start, lastLog := time.Now(), time.Now()
 		row := &ExportRow{}
-		err = tx.Records("", func(st *Stored) (bool, error) {
-			if (q.Scope != "" && st.State.Scope != q.Scope) || (q.Form != "" && st.State.Form != q.Form) {
+		err = tx.Rows(func(r *Row) (bool, error) {
+			if (q.Scope != "" && r.Scope != q.Scope) || (q.Form != "" && r.Form != q.Form) {
 				return true, nil
 			}
-			a := sp.Analyze(st.Record())
-			if a.Deleted && !q.IncludeDeleted {
+			if r.Summary.Deleted && !q.IncludeDeleted {
 				return true, nil
 			}
-			rs := reviewState(a)
-			if q.Review != "" && rs != q.Review {
+			if q.Review != "" && r.Summary.Review != q.Review {
 				return true, nil
 			}
-			*row = ExportRow{ID: st.State.ID, Form: st.State.Form, Scope: st.State.Scope, Seq: st.Seq, UpdatedAt: Timestamp(st.UpdatedAt),
-				Conflict: a.HasConflict(), Deleted: a.Deleted, Review: rs, Values: make(map[string]json.RawMessage, len(a.Visible))}
-			for name, v := range a.Visible {
-				if !sp.IsReserved(name) {
-					row.Values[name] = v
-				}
-			}
+			*row = ExportRow{ID: r.ID, Form: r.Form, Scope: r.Scope, Seq: r.Seq, UpdatedAt: Timestamp(r.UpdatedAt),
+				Conflict: r.Summary.Conflict, Deleted: r.Summary.Deleted, Review: r.Summary.Review, Values: r.Summary.Values}
 			if err := w.Row(row); err != nil {
 				return false, err
 			}
 			n++
-			if time.Since(lastLog) >= progressEvery {
+			if n%1024 == 0 && time.Since(lastLog) >= progressEvery {
 				lastLog = time.Now()
 				s.log.Info("export progress", slog.Int("records", n), slog.Int("per_second", int(float64(n)/time.Since(start).Seconds())))
 			}
-			return true, ctx.Err()
+			if n%1024 == 0 {
+				return true, ctx.Err()
+			}
+			return true, nil
 		})
 		if err == nil && time.Since(start) >= progressEvery {
 			s.log.Info("export done", slog.Int("records", n), slog.Int("per_second", int(float64(n)/time.Since(start).Seconds())))

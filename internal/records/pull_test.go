@@ -18,7 +18,7 @@ import (
 func pullPages(t *testing.T, s *server, caller *auth.Account, q records.PullQuery) (ids [][]string, more []bool, seqs []uint64, cursor string) {
 	t.Helper()
 	for range 100 {
-		resp, err := s.svc.Pull(s.ctx, caller, q)
+		resp, err := pullTyped(s.svc, s.ctx, caller, q)
 		if err != nil {
 			t.Fatalf("pull: %v", err)
 		}
@@ -80,7 +80,7 @@ func TestPullPaging(t *testing.T) {
 	}
 
 	// Nothing new: an empty page.
-	resp, err := s.svc.Pull(s.ctx, a.acc, records.PullQuery{Since: cursor, Limit: 10})
+	resp, err := pullTyped(s.svc, s.ctx, a.acc, records.PullQuery{Since: cursor, Limit: 10})
 	if err != nil || len(resp.Records) != 0 || resp.More {
 		t.Fatalf("pull with nothing new = %+v, %v", resp, err)
 	}
@@ -111,7 +111,7 @@ func TestPullErrors(t *testing.T) {
 	valid := a.cursor
 
 	pull := func(q records.PullQuery) error {
-		_, err := s.svc.Pull(s.ctx, a.acc, q)
+		_, err := pullTyped(s.svc, s.ctx, a.acc, q)
 		return err
 	}
 	wantCode(t, "cursor of another database", pull(records.PullQuery{Since: o.cursor, Limit: 10}), sp.CodeResyncRequired)
@@ -135,7 +135,7 @@ func TestPullErrors(t *testing.T) {
 	start.Seq, start.Nonce = 0, 0
 	wantCode(t, "seq beyond the last", pull(records.PullQuery{Since: beyond.String(), Limit: 10}), sp.CodeResyncRequired)
 	wantCode(t, "another transaction's nonce", pull(records.PullQuery{Since: wrongNonce.String(), Limit: 10}), sp.CodeResyncRequired)
-	resp, err := s.svc.Pull(s.ctx, a.acc, records.PullQuery{Since: start.String(), Limit: 10})
+	resp, err := pullTyped(s.svc, s.ctx, a.acc, records.PullQuery{Since: start.String(), Limit: 10})
 	if err != nil || len(resp.Records) != 3 {
 		t.Errorf("cursor at the start: %d records, %v; want 3", len(resp.Records), err)
 	}
@@ -168,9 +168,9 @@ func TestPullCursorAfterRestore(t *testing.T) {
 	if restored.lastSeq() != s.lastSeq() {
 		t.Fatalf("restored database at seq %d, the original at %d: want the same seq", restored.lastSeq(), s.lastSeq())
 	}
-	_, err := restored.svc.Pull(restored.ctx, a.acc, records.PullQuery{Since: before, Limit: 10})
+	_, err := pullTyped(restored.svc, restored.ctx, a.acc, records.PullQuery{Since: before, Limit: 10})
 	wantCode(t, "cursor of the lost history", err, sp.CodeResyncRequired)
-	resp, err := restored.svc.Pull(restored.ctx, a.acc, records.PullQuery{Since: atBackup, Limit: 10})
+	resp, err := pullTyped(restored.svc, restored.ctx, a.acc, records.PullQuery{Since: atBackup, Limit: 10})
 	if err != nil || len(resp.Records) != 1 {
 		t.Errorf("cursor taken before the backup: %+v, %v; want the one record since", resp, err)
 	}
@@ -248,7 +248,7 @@ func TestExportSnapshotCursor(t *testing.T) {
 	a.push1(item)
 	a.push1(a.save(ids[1], map[string]any{"i": 11}))
 	c.push1(c.save(gone, map[string]any{"i": 10})) // undeletes
-	resp, err := s.svc.Pull(s.ctx, hq, records.PullQuery{Since: e.snap.Cursor, Limit: 100})
+	resp, err := pullTyped(s.svc, s.ctx, hq, records.PullQuery{Since: e.snap.Cursor, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

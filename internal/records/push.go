@@ -167,7 +167,7 @@ func (s *Service) applyItem(tx Tx, it decodedItem, device, batch string, skipFor
 func (s *Service) store1(tx Tx, prev *Stored, old, merged *sp.Record) (*Stored, sp.Analysis, error) {
 	now := s.now().UTC()
 	a := sp.Analyze(merged)
-	next := &Stored{State: merged.State(), CreatedAt: now, UpdatedAt: now}
+	next := &Stored{State: merged.State(), CreatedAt: now, UpdatedAt: now, Summary: Summarize(a)}
 	if prev != nil {
 		next.CreatedAt = prev.CreatedAt
 		next.ConflictSince = prev.ConflictSince

@@ -268,7 +268,7 @@ func (d *tablet) pull() []sp.PulledRecord {
 	d.s.t.Helper()
 	var all []sp.PulledRecord
 	for range 1000 {
-		resp, err := d.s.svc.Pull(d.s.ctx, d.acc, records.PullQuery{Since: d.cursor, Limit: 100})
+		resp, err := pullTyped(d.s.svc, d.s.ctx, d.acc, records.PullQuery{Since: d.cursor, Limit: 100})
 		if err != nil {
 			d.s.t.Fatalf("pull by %s: %v", d.acc.Name, err)
 		}
@@ -328,4 +328,13 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// pullTyped pulls a page and decodes it into typed records.
+func pullTyped(svc *records.Service, ctx context.Context, caller *auth.Account, q records.PullQuery) (*sp.PullResponse, error) {
+	p, err := svc.Pull(ctx, caller, q)
+	if err != nil {
+		return nil, err
+	}
+	return p.Decode()
 }

@@ -20,6 +20,10 @@ type Store interface {
 type ReadTx interface {
 	// Record returns a record, or nil and no error when there is none.
 	Record(id string) (*Stored, error)
+	// RecordJSON returns a record's state as wire JSON and its seq without
+	// decoding it; nil when there is none. The bytes are valid only during
+	// the transaction.
+	RecordJSON(id string) ([]byte, uint64, error)
 	// Position returns the database id and the last change sequence number.
 	Position() Position
 	// TxNonce returns the random nonce of the transaction that made change
@@ -43,6 +47,9 @@ type ReadTx interface {
 	// the start), until fn returns false or an error. pos is the entry's
 	// position, to resume after it.
 	Conflicts(after []byte, fn func(pos []byte, id string) (bool, error)) error
+	// Rows calls fn for each record's row (no state) in id order, until fn
+	// returns false or an error.
+	Rows(fn func(*Row) (bool, error)) error
 	// Records calls fn for each record in id order, starting after the id
 	// after (empty: from the start), until fn returns false or an error.
 	Records(after string, fn func(*Stored) (bool, error)) error

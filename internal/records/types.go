@@ -1,6 +1,7 @@
 package records
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 
@@ -24,6 +25,45 @@ type Stored struct {
 	// ConflictSince is when the record's current conflict was detected;
 	// zero when it holds none.
 	ConflictSince time.Time
+	// Summary is what exports need, computed when the record is written;
+	// a store computes it itself when it is nil.
+	Summary *Summary
+	// RawState is State's wire JSON as stored, set when read from a store.
+	RawState []byte
+}
+
+// Summary is what reading a record for an export needs, so that exports do
+// not merge or analyse anything.
+type Summary struct {
+	Values   json.RawMessage // the visible non-reserved values, as one JSON object
+	Conflict bool
+	Deleted  bool
+	Review   string // the review state; received when none
+}
+
+// Summarize computes a record's summary from its analysis.
+func Summarize(a sp.Analysis) *Summary {
+	vals := make(map[string]json.RawMessage, len(a.Visible))
+	for name, v := range a.Visible {
+		if !sp.IsReserved(name) {
+			vals[name] = v
+		}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // values go out byte for byte
+	_ = enc.Encode(vals)     // raw values are valid JSON
+	return &Summary{Values: bytes.TrimSuffix(b.Bytes(), []byte("\n")), Conflict: a.HasConflict(), Deleted: a.Deleted, Review: reviewState(a)}
+}
+
+// Row is a record as exports read it: identity, bookkeeping and summary,
+// without its state. Its byte slices are valid only during the callback
+// that receives it.
+type Row struct {
+	ID, Form, Scope string
+	Seq             uint64
+	UpdatedAt       time.Time
+	Summary         Summary
 }
 
 // Record returns the stored state as the merge sees it.

@@ -2,23 +2,12 @@ package store
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/records"
-	sp "github.com/fieldsync/fieldsync/syncproto"
 	"github.com/google/uuid"
 )
-
-// diskRecord is a record as stored in the records bucket.
-type diskRecord struct {
-	State         sp.State `json:"s"`
-	Seq           uint64   `json:"q"`
-	CreatedAt     int64    `json:"c"` // unix ms
-	UpdatedAt     int64    `json:"u"`
-	ConflictSince int64    `json:"f,omitempty"`
-}
 
 // idKey turns a UUID into its 16-byte key; ok is false for a non-UUID.
 func idKey(id string) ([]byte, bool) {
@@ -62,14 +51,6 @@ func (t *tx) Record(id string) (*records.Stored, error) {
 	return decodeRecord(v)
 }
 
-func decodeRecord(v []byte) (*records.Stored, error) {
-	var d diskRecord
-	if err := json.Unmarshal(v, &d); err != nil {
-		return nil, fmt.Errorf("store: decode record: %w", err)
-	}
-	return &records.Stored{State: d.State, Seq: d.Seq, CreatedAt: fromMs(d.CreatedAt), UpdatedAt: fromMs(d.UpdatedAt), ConflictSince: fromMs(d.ConflictSince)}, nil
-}
-
 // PutRecord implements records.Tx.
 func (t *tx) PutRecord(prev, next *records.Stored) error {
 	id := next.State.ID
@@ -100,7 +81,7 @@ func (t *tx) PutRecord(prev, next *records.Stored) error {
 	if err := t.indexFieldNames(next); err != nil {
 		return err
 	}
-	v, err := json.Marshal(diskRecord{State: next.State, Seq: seq, CreatedAt: ms(next.CreatedAt), UpdatedAt: ms(next.UpdatedAt), ConflictSince: ms(next.ConflictSince)})
+	v, err := encodeRecord(next)
 	if err != nil {
 		return err
 	}

@@ -102,3 +102,21 @@ func (t *tx) FieldNames(form string) ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
+
+// Rows implements records.ReadTx: it reads records' heads only.
+func (t *tx) Rows(fn func(*records.Row) (bool, error)) error {
+	c := t.btx.Bucket(bRecords).Cursor()
+	row := &records.Row{}
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		h, err := decodeHead(v)
+		if err != nil {
+			return err
+		}
+		*row = records.Row{ID: keyID(k), Form: string(h.form), Scope: string(h.scope), Seq: uint64(h.seq), UpdatedAt: fromMs(h.updated), Summary: h.summary(false)}
+		more, err := fn(row)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
