@@ -71,7 +71,12 @@ func (s *Server) recoverPanics(c *gin.Context) {
 // request's context.
 func (s *Server) authenticate(c *gin.Context) {
 	h := c.GetHeader("Authorization")
-	token, ok := strings.CutPrefix(h, "Bearer ")
+	// The scheme is case-insensitive (RFC 9110 §11.1).
+	ok := len(h) > 7 && strings.EqualFold(h[:7], "Bearer ")
+	token := ""
+	if ok {
+		token = h[7:]
+	}
 	if !ok {
 		s.fail(c, sp.Errorf(sp.CodeUnauthorized, "Authorization: Bearer TOKEN is required"))
 		return
