@@ -69,7 +69,9 @@ func (t *Tracker) View(caller *auth.Account, accounts []*auth.Account, th Thresh
 		}
 		out = append(out, v)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Label < out[j].Label || (out[i].Label == out[j].Label && out[i].ID < out[j].ID) })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Label < out[j].Label || (out[i].Label == out[j].Label && out[i].ID < out[j].ID)
+	})
 	return out
 }
 
