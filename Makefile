@@ -6,8 +6,10 @@ BIN     := bin/fieldsync
 ADDR    ?= 127.0.0.1:8080
 DATA    ?= ./data
 FUZZTIME ?= 30s
+# Fuzz targets, as package:Target.
+FUZZ_TARGETS := ./syncproto:FuzzDecodePush ./syncproto:FuzzJoin ./syncproto:FuzzCanonical ./internal/records:FuzzParseCursor
 
-.PHONY: build run test vet fmt-check deps-check bench fuzz clean
+.PHONY: build run test vet fmt-check deps-check bench fuzz fuzz-smoke crashtest demo clean
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./server/cmd/fieldsync
@@ -18,6 +20,7 @@ run: build
 ## test: formatting, vet, the dependency direction, and the whole suite with the race detector.
 test: fmt-check vet deps-check
 	$(GO) test -race -count=1 ./...
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 vet:
 	$(GO) vet ./...
@@ -37,11 +40,28 @@ deps-check:
 		if $(GO) list -f '{{join .Imports "\n"}}' $$p | grep -q '^go.etcd.io/bbolt$$'; then echo "$$p imports bbolt directly"; exit 1; fi; \
 	done
 
-bench:
+## bench: Go benchmarks (push over HTTP, export of 100k records), then the load generator against the real binary.
+bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	$(BIN) bench --out bench.json
 
+## fuzz: every fuzz target for FUZZTIME each (default 30s; FUZZTIME=5m make fuzz for a long run).
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzDecodePush -fuzztime=$(FUZZTIME) ./syncproto
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; done
+
+## fuzz-smoke: every fuzz target for a few seconds (part of make test).
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+
+## crashtest: kill -9 the real server at random moments under concurrent pushes, 20 cycles; prints losses (must be 0).
+crashtest:
+	FIELDSYNC_CRASH_CYCLES=20 $(GO) test -count=1 -v -run='^TestCrashCycles$$' -timeout 30m ./internal/e2e | grep -E '^(crashtest:|--- |ok|FAIL|PASS)'
+
+## demo: a scripted field story on a temporary server: capture, conflict, resolution, review, export.
+demo: build
+	$(BIN) demo
 
 clean:
 	rm -rf bin

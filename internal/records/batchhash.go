@@ -19,20 +19,32 @@ import (
 func batchHash(items []decodedItem) ([]byte, error) {
 	h := sha256.New()
 	for _, it := range items {
-		if it.parsed {
-			if err := hashState(h, it.state); err != nil {
-				return nil, err
-			}
-			continue
+		if it.hashErr != nil {
+			return nil, it.hashErr
 		}
+		h.Write(it.hash[:])
+	}
+	return h.Sum(nil), nil
+}
+
+// itemHash is the hash of one item's canonical form.
+func itemHash(it *decodedItem) ([32]byte, error) {
+	var out [32]byte
+	h := sha256.New()
+	if it.parsed {
+		if err := hashState(h, it.state); err != nil {
+			return out, err
+		}
+	} else {
 		c, err := canonicalItem(it.raw)
 		if err != nil {
-			return nil, err
+			return out, err
 		}
 		h.Write([]byte{1})
 		writeLen(h, c)
 	}
-	return h.Sum(nil), nil
+	h.Sum(out[:0])
+	return out, nil
 }
 
 // hashState feeds a canonical encoding of a typed item to h.

@@ -26,6 +26,7 @@ usage:
   fieldsync serve [--addr 127.0.0.1:8080] [--data ./data] [--log-format text|json] [--log-level info]
   fieldsync check [--data ./data]
   fieldsync restore --data ./data --from BACKUP.db   (server stopped; the old database is kept beside it)
+  fieldsync demo                                      (a scripted field story on a temporary server)
   fieldsync version
 
 Environment:
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return check(ctx, args[1:], stdout, stderr)
 	case "restore":
 		return restore(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version())
 		return nil
