@@ -18,7 +18,13 @@ func DecodePush(body []byte) (*PushRequest, error) {
 		return nil, Errorf(CodeBadJSON, "body is not valid UTF-8")
 	}
 	var req PushRequest
-	if err := json.Unmarshal(body, &req); err != nil {
+	err := json.Unmarshal(body, &req)
+	if err != nil && isDepthError(err) {
+		if split, serr := splitPushTokens(body); serr == nil {
+			req, err = *split, nil
+		}
+	}
+	if err != nil {
 		var syntaxErr *json.SyntaxError
 		if errors.As(err, &syntaxErr) || !json.Valid(body) {
 			return nil, Errorf(CodeBadJSON, "body is not valid JSON: %s", describeJSONError(err))

@@ -35,13 +35,13 @@ func itemHash(it *decodedItem) ([32]byte, error) {
 		if err := hashState(h, it.state); err != nil {
 			return out, err
 		}
-	} else {
-		c, err := canonicalItem(it.raw)
-		if err != nil {
-			return out, err
-		}
+	} else if c, err := canonicalItem(it.raw); err == nil {
 		h.Write([]byte{1})
 		writeLen(h, c)
+	} else {
+		// Beyond what the JSON parser reads (too deep): its bytes, then.
+		h.Write([]byte{2})
+		writeLen(h, it.raw)
 	}
 	h.Sum(out[:0])
 	return out, nil

@@ -3,7 +3,11 @@ package records
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"strings"
 )
+
+// cursorLen is the length of a cursor's text: 33 bytes in base64url.
+const cursorLen = 44
 
 // cursorVersion is the first byte of every cursor, so the format can change.
 const cursorVersion = 1
@@ -30,6 +34,11 @@ func (c Cursor) String() string {
 
 // ParseCursor decodes a wire cursor; ok is false for a malformed one.
 func ParseCursor(s string) (c Cursor, ok bool) {
+	// The decoder skips CR and LF: a cursor is exactly 44 characters of the
+	// base64url alphabet, so each cursor has one spelling.
+	if len(s) != cursorLen || strings.ContainsAny(s, "\r\n") {
+		return c, false
+	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || len(b) != 33 || b[0] != cursorVersion {
 		return c, false

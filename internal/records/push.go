@@ -305,8 +305,11 @@ func quarantine(tx Tx, raw json.RawMessage, res sp.PushResult, device, batch str
 	if err != nil {
 		return err
 	}
-	return tx.PutQuarantine(&QuarantineEntry{
-		ID: id.String(), Record: res.ID, Device: device, Batch: batch,
-		ReceivedAt: Timestamp(now), Error: res.Error, Item: append(json.RawMessage(nil), raw...),
-	})
+	q := &QuarantineEntry{ID: id.String(), Record: res.ID, Device: device, Batch: batch, ReceivedAt: Timestamp(now), Error: res.Error}
+	if json.Valid(raw) {
+		q.Item = append(json.RawMessage(nil), raw...)
+	} else {
+		q.ItemText = string(raw)
+	}
+	return tx.PutQuarantine(q)
 }

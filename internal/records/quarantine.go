@@ -2,6 +2,7 @@ package records
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/fieldsync/fieldsync/internal/auth"
 	sp "github.com/fieldsync/fieldsync/syncproto"
@@ -44,8 +45,11 @@ func (s *Service) ApplyQuarantined(ctx context.Context, caller *auth.Account, id
 		if q == nil {
 			return sp.Errorf(sp.CodeNotFound, "no quarantined item with this id")
 		}
-		it := decodedItem{}
-		it = decodeItem(q.Item)
+		raw := q.Item
+		if len(raw) == 0 {
+			raw = json.RawMessage(q.ItemText)
+		}
+		it := decodeItem(raw)
 		st := it.state
 		if it.err == nil {
 			dev, err := tx.Account(q.Device)

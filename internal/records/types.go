@@ -116,6 +116,9 @@ type QuarantineEntry struct {
 	ReceivedAt string          `json:"received_at"`
 	Error      *sp.Error       `json:"error"`
 	Item       json.RawMessage `json:"item"`
+	// ItemText holds the item as sent when it cannot be kept as JSON here
+	// (nested deeper than the JSON parser goes); Item is then null.
+	ItemText string `json:"item_text,omitempty"`
 }
 
 // BatchAnswer is the answer kept for a batch, so that a retry gets the same

@@ -12,6 +12,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,13 +40,14 @@ type Config struct {
 	RateBurst       int
 	MaxSkew         time.Duration
 	StaleDays       int
+	MemoryLimit     string
 }
 
 func defaultConfig() Config {
 	return Config{
 		Addr: "127.0.0.1:8080", Data: "./data", LogFormat: "text", LogLevel: "info",
 		ShutdownTimeout: 30 * time.Second, ReadTimeout: 2 * time.Minute, WriteTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute,
-		RatePerSecond: 500, RateBurst: 2000, MaxSkew: 2 * time.Minute, StaleDays: 3,
+		RatePerSecond: 500, RateBurst: 2000, MaxSkew: 2 * time.Minute, StaleDays: 3, MemoryLimit: "256MiB",
 	}
 }
 
@@ -63,11 +67,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "requests one token may send at once above its rate")
 	fs.DurationVar(&cfg.MaxSkew, "max-skew", cfg.MaxSkew, "flag devices whose clock is further than this from the server's")
 	fs.IntVar(&cfg.StaleDays, "stale-days", cfg.StaleDays, "flag devices that have not synced for this many days")
+	fs.StringVar(&cfg.MemoryLimit, "memory-limit", cfg.MemoryLimit, "soft memory limit for the Go runtime (e.g. 256MiB, 1GiB; 0 for none); GOMEMLIMIT in the environment wins")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
+		return err
+	}
+	if err := setMemoryLimit(cfg.MemoryLimit); err != nil {
 		return err
 	}
 
@@ -186,4 +194,28 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+}
+
+// setMemoryLimit sets the runtime's soft memory limit, so the collector
+// works harder before the process grows past it (many large pushes at
+// once). GOMEMLIMIT, when set, is left as it is.
+func setMemoryLimit(spec string) error {
+	if os.Getenv("GOMEMLIMIT") != "" || spec == "" || spec == "0" {
+		return nil
+	}
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(spec, u.suffix); ok {
+			v, err := strconv.ParseInt(n, 10, 64)
+			if err != nil || v <= 0 {
+				break
+			}
+			debug.SetMemoryLimit(v * u.mult)
+			return nil
+		}
+	}
+	return fmt.Errorf("--memory-limit %q: use a size like 256MiB or 1GiB", spec)
 }
