@@ -127,12 +127,19 @@ type Server struct {
 	proc   *proc
 	log    *logBuffer
 	client *http.Client
+	args   []string // extra flags for serve
 }
 
 // StartServer starts the binary on a free loopback port over dataDir (created
 // by the server if missing), with a random first-admin token, and waits for
 // /healthz. A cleanup stops it with SIGTERM.
 func StartServer(t testing.TB, dataDir string) *Server {
+	t.Helper()
+	return StartServerArgs(t, dataDir)
+}
+
+// StartServerArgs is StartServer with extra flags for `fieldsync serve`.
+func StartServerArgs(t testing.TB, dataDir string, args ...string) *Server {
 	t.Helper()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
@@ -142,6 +149,7 @@ func StartServer(t testing.TB, dataDir string) *Server {
 		AdminToken: "e2e-admin-" + randomHex(24),
 		log:        &logBuffer{},
 		client:     &http.Client{Transport: tr, Timeout: 60 * time.Second},
+		args:       args,
 	}
 	t.Cleanup(func() {
 		s.stop()
@@ -176,7 +184,7 @@ func (s *Server) Log() string { return s.log.String() }
 func (s *Server) start(port int) error {
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	fmt.Fprintf(s.log, "---- e2e: starting on %s\n", addr)
-	cmd := exec.Command(binPath, "serve", "--addr", addr, "--data", s.DataDir)
+	cmd := exec.Command(binPath, append([]string{"serve", "--addr", addr, "--data", s.DataDir}, s.args...)...)
 	cmd.Env = append(os.Environ(), "FIELDSYNC_ADMIN_TOKEN="+s.AdminToken)
 	cmd.Stdout = s.log
 	cmd.Stderr = s.log

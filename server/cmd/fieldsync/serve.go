@@ -28,25 +28,26 @@ import (
 
 // Config is the server's configuration, with its defaults in defaultConfig.
 type Config struct {
-	Addr            string
-	Data            string
-	LogFormat       string
-	LogLevel        string
-	ShutdownTimeout time.Duration
-	ReadTimeout     time.Duration
-	WriteTimeout    time.Duration
-	IdleTimeout     time.Duration
-	RatePerSecond   float64
-	RateBurst       int
-	MaxSkew         time.Duration
-	StaleDays       int
-	MemoryLimit     string
+	Addr              string
+	Data              string
+	LogFormat         string
+	LogLevel          string
+	ShutdownTimeout   time.Duration
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	RatePerSecond     float64
+	RateBurst         int
+	MaxSkew           time.Duration
+	StaleDays         int
+	MemoryLimit       string
 }
 
 func defaultConfig() Config {
 	return Config{
 		Addr: "127.0.0.1:8080", Data: "./data", LogFormat: "text", LogLevel: "info",
-		ShutdownTimeout: 30 * time.Second, ReadTimeout: 2 * time.Minute, WriteTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute,
+		ShutdownTimeout: 30 * time.Second, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute, WriteTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute,
 		RatePerSecond: 500, RateBurst: 2000, MaxSkew: 2 * time.Minute, StaleDays: 3, MemoryLimit: "256MiB",
 	}
 }
@@ -60,6 +61,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn, error")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long to let requests in flight finish on SIGTERM/SIGINT")
+	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", cfg.ReadHeaderTimeout, "longest time to read a request's headers (a slow client is cut off)")
 	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", cfg.ReadTimeout, "longest time to read one request, body included")
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "longest time to write one response")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "how long an idle keep-alive connection stays open")
@@ -125,7 +127,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	srv := &http.Server{
 		Handler:           api.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
