@@ -35,7 +35,15 @@ func (c Clock) Dominates(o Clock) bool {
 
 // Equal reports whether both clocks hold the same counts.
 func (c Clock) Equal(o Clock) bool {
-	return len(c) == len(o) && c.Dominates(o)
+	if len(c) != len(o) {
+		return false
+	}
+	for a, n := range c {
+		if m, ok := o[a]; !ok || m != n {
+			return false
+		}
+	}
+	return true
 }
 
 // Copy returns a copy of c (nil for nil).
