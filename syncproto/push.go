@@ -12,10 +12,10 @@ func CheckItem(item State, server *Record, device string, skipForged bool) error
 	var sc Clock
 	if server != nil {
 		if item.Form != server.Form {
-			return Errorf(CodeScopeMismatch, "form %s: the record's form is %s and never changes", quoteName(item.Form), quoteName(server.Form))
+			return Errorf(CodeScopeMismatch, "form %s: a record's form never changes", quoteName(item.Form))
 		}
 		if item.Scope != server.Scope {
-			return Errorf(CodeScopeMismatch, "scope %s: the record's scope is %s and never changes", quoteName(item.Scope), quoteName(server.Scope))
+			return Errorf(CodeScopeMismatch, "scope %s: a record's scope never changes", quoteName(item.Scope))
 		}
 		sc = server.Clock
 	}

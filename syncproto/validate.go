@@ -108,7 +108,9 @@ func validateClock(where string, c Clock) error {
 	return nil
 }
 
-// depth returns the deepest nesting of arrays and objects in a JSON value.
+// Depth returns the deepest nesting of arrays and objects in a JSON value.
+func Depth(v []byte) int { return depth(v) }
+
 func depth(v []byte) int {
 	d, max := 0, 0
 	inString, escaped := false, false

@@ -595,6 +595,17 @@ type QuarantineItem struct {
 	ReceivedAt string           `json:"received_at"`
 	Error      *syncproto.Error `json:"error"`
 	Item       json.RawMessage  `json:"item"`
+	// ItemText is the item as sent when it nests too deep to be kept as
+	// JSON (see docs/protocol-notes.md).
+	ItemText string `json:"item_text"`
+}
+
+// Sent returns the item as the device sent it, from Item or ItemText.
+func (q QuarantineItem) Sent() []byte {
+	if q.ItemText != "" {
+		return []byte(q.ItemText)
+	}
+	return q.Item
 }
 
 // Quarantine lists the quarantine with the admin token.

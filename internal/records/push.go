@@ -306,7 +306,10 @@ func quarantine(tx Tx, raw json.RawMessage, res sp.PushResult, device, batch str
 		return err
 	}
 	q := &QuarantineEntry{ID: id.String(), Record: res.ID, Device: device, Batch: batch, ReceivedAt: Timestamp(now), Error: res.Error}
-	if json.Valid(raw) {
+	// Kept as JSON when it nests no deeper than a value may plus the
+	// item's own levels, so the quarantine list stays readable by any JSON
+	// parser; deeper items are kept as their text.
+	if json.Valid(raw) && sp.Depth(raw) <= sp.MaxValueDepth+8 {
 		q.Item = append(json.RawMessage(nil), raw...)
 	} else {
 		q.ItemText = string(raw)
