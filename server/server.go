@@ -12,6 +12,7 @@ import (
 	"github.com/fieldsync/fieldsync/internal/fleet"
 	"github.com/fieldsync/fieldsync/internal/metrics"
 	"github.com/fieldsync/fieldsync/internal/records"
+	"github.com/fieldsync/fieldsync/server/console"
 	"github.com/gin-gonic/gin"
 	"github.com/klauspost/compress/gzhttp"
 )
@@ -101,6 +102,8 @@ func New(opt Options) *Server {
 	e.NoMethod(func(c *gin.Context) { s.fail(c, errNoMethod) })
 
 	e.GET("/healthz", func(c *gin.Context) { writeJSON(c, http.StatusOK, gin.H{"status": "ok"}) })
+	e.GET("/", gin.WrapH(console.Handler()))
+	e.GET("/console/*path", gin.WrapH(console.Handler()))
 
 	e.GET("/metrics", s.authenticate, s.requireRole(auth.RoleAdmin), s.metricsHandler())
 
