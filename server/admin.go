@@ -144,3 +144,11 @@ func (s *Server) applyQuarantined(c *gin.Context) {
 	}
 	writeJSON(c, http.StatusOK, res)
 }
+
+// whoami is GET /v1/whoami (an extension): the caller's own account, so a
+// client can show who is logged in and which scopes they hold.
+func (s *Server) whoami(c *gin.Context) {
+	a := accountOf(c)
+	writeJSON(c, http.StatusOK, accountView{ID: a.ID, Role: string(a.Role), Name: a.Name, Scopes: a.Scopes,
+		CreatedAt: a.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z"), Revoked: a.Revoked})
+}

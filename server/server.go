@@ -108,6 +108,7 @@ func New(opt Options) *Server {
 	e.GET("/metrics", s.authenticate, s.requireRole(auth.RoleAdmin), s.metricsHandler())
 
 	v1 := e.Group("/v1", s.authenticate, s.limitRate)
+	v1.GET("/whoami", s.whoami)
 	v1.POST("/sync/push", s.push)
 	v1.GET("/sync/pull", s.pull)
 	v1.GET("/records/:id", s.getRecord)

@@ -104,6 +104,10 @@ type HistoryEntry struct {
 	// stored state (a soft or hard conflict was merged).
 	MergedConcurrent bool   `json:"merged_concurrent"`
 	Note             string `json:"note,omitempty"`
+	// ActorName and ActorRole name the actor (a device's label, a user's
+	// name), filled in when the history is read.
+	ActorName string `json:"actor_name,omitempty"`
+	ActorRole string `json:"actor_role,omitempty"`
 }
 
 // QuarantineEntry is a rejected push item, kept with the reason so that

@@ -123,8 +123,20 @@ func (s *Service) History(ctx context.Context, caller *auth.Account, id string) 
 			return err
 		}
 		var err error
-		h, err = tx.History(id)
-		return err
+		if h, err = tx.History(id); err != nil {
+			return err
+		}
+		names := newNameCache(tx)
+		for i := range h {
+			a, err := names.get(h[i].Actor)
+			if err != nil {
+				return err
+			}
+			if a != nil {
+				h[i].ActorName, h[i].ActorRole = a.Name, string(a.Role)
+			}
+		}
+		return nil
 	})
 	if h == nil {
 		h = []HistoryEntry{}
