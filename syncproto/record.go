@@ -136,6 +136,9 @@ func sortSiblings(s []Sibling) []Sibling {
 // compact returns v without insignificant white space, so that equal
 // values sent with other spacing are stored as the same bytes.
 func compact(v json.RawMessage) json.RawMessage {
+	if isCompact(v) {
+		return v
+	}
 	var b bytes.Buffer
 	if err := json.Compact(&b, v); err != nil {
 		return v
@@ -144,6 +147,29 @@ func compact(v json.RawMessage) json.RawMessage {
 		return v
 	}
 	return b.Bytes()
+}
+
+// isCompact reports whether a JSON value has no white space outside its
+// strings: one pass, no allocation.
+func isCompact(v []byte) bool {
+	inString, escaped := false, false
+	for _, c := range v {
+		switch {
+		case inString:
+			if escaped {
+				escaped = false
+			} else if c == '\\' {
+				escaped = true
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			return false
+		}
+	}
+	return true
 }
 
 func isTrue(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "true" }

@@ -14,7 +14,7 @@ func TestWhoami(t *testing.T) {
 	supID, supTok := srv.CreateUser(t, "Khadija", "supervisor", "guelmim-oued-noun", "souss-massa")
 	for _, c := range []struct {
 		token, id, role, name string
-		scopes               []string
+		scopes                []string
 	}{
 		{devTok, devID, "device", "tablet of Aicha", []string{"guelmim-oued-noun"}},
 		{supTok, supID, "supervisor", "Khadija", []string{"guelmim-oued-noun", "souss-massa"}},

@@ -1,8 +1,8 @@
 package records
 
 import (
-	"bytes"
 	"encoding/json"
+	"sort"
 	"time"
 
 	sp "github.com/fieldsync/fieldsync/syncproto"
@@ -43,17 +43,30 @@ type Summary struct {
 
 // Summarize computes a record's summary from its analysis.
 func Summarize(a sp.Analysis) *Summary {
-	vals := make(map[string]json.RawMessage, len(a.Visible))
+	names := make([]string, 0, len(a.Visible))
+	size := 2
 	for name, v := range a.Visible {
 		if !sp.IsReserved(name) {
-			vals[name] = v
+			names = append(names, name)
+			size += len(name) + len(v) + 4
 		}
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // values go out byte for byte
-	_ = enc.Encode(vals)     // raw values are valid JSON
-	return &Summary{Values: bytes.TrimSuffix(b.Bytes(), []byte("\n")), Conflict: a.HasConflict(), Deleted: a.Deleted, Review: reviewState(a)}
+	sort.Strings(names)
+	// Names are [A-Za-z0-9_.] and values valid compact JSON: the object is
+	// written as it is, values byte for byte.
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i, name := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		b = append(b, a.Visible[name]...)
+	}
+	b = append(b, '}')
+	return &Summary{Values: b, Conflict: a.HasConflict(), Deleted: a.Deleted, Review: reviewState(a)}
 }
 
 // Row is a record as exports read it: identity, bookkeeping and summary,

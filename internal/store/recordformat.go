@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -35,13 +34,9 @@ func encodeRecord(st *records.Stored) ([]byte, error) {
 	if sum == nil {
 		sum = records.Summarize(sp.Analyze(sp.FromState(st.State)))
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // values are kept byte for byte
-	if err := enc.Encode(st.State); err != nil {
-		return nil, err
-	}
-	state := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	// The state passed validation: its JSON is written without another pass
+	// of encoding/json over every value.
+	state := st.State.AppendJSON(make([]byte, 0, 1024))
 	b := make([]byte, 0, 48+len(sum.Review)+len(st.State.Form)+len(st.State.Scope)+len(sum.Values)+len(state))
 	b = append(b, recordFormat)
 	b = binary.AppendUvarint(b, st.Seq)

@@ -1,0 +1,84 @@
+package syncproto
+
+import (
+	"encoding/json"
+	"sort"
+	"strconv"
+)
+
+// AppendJSON appends the state's wire JSON to b, as encoding/json would
+// write it (keys in the same order, writes as given, fields and clock keys
+// sorted), but without re-validating the values: it is for states that
+// passed Validate, whose values are valid JSON. Ids, names and actors of a
+// valid state need no escaping.
+func (s State) AppendJSON(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = appendPlain(b, s.ID)
+	b = append(b, `,"form":`...)
+	b = appendPlain(b, s.Form)
+	b = append(b, `,"scope":`...)
+	b = appendPlain(b, s.Scope)
+	b = append(b, `,"clock":`...)
+	b = s.Clock.appendJSON(b)
+	b = append(b, `,"writes":[`...)
+	names := []string{}
+	for i, w := range s.Writes {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"by":`...)
+		b = appendPlain(b, w.By)
+		b = append(b, `,"n":`...)
+		b = strconv.AppendUint(b, w.N, 10)
+		b = append(b, `,"at":`...)
+		b = strconv.AppendInt(b, w.At, 10)
+		b = append(b, `,"fields":{`...)
+		names = names[:0]
+		for n := range w.Fields {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for j, n := range names {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendPlain(b, n)
+			b = append(b, ':')
+			b = append(b, w.Fields[n]...)
+		}
+		b = append(b, '}')
+		if len(w.Ctx) > 0 {
+			b = append(b, `,"ctx":`...)
+			b = w.Ctx.appendJSON(b)
+		}
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
+}
+
+func (c Clock) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	for i, a := range c.Actors() {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendPlain(b, a)
+		b = append(b, ':')
+		b = strconv.AppendUint(b, c[a], 10)
+	}
+	return append(b, '}')
+}
+
+// appendPlain appends s as a JSON string; it escapes only if s needs it
+// (never for the ids and names of a valid state).
+func appendPlain(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
