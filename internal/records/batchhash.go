@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
-	"hash"
 	"sort"
 
 	sp "github.com/fieldsync/fieldsync/syncproto"
@@ -29,76 +28,71 @@ func batchHash(items []decodedItem) ([]byte, error) {
 
 // itemHash is the hash of one item's canonical form.
 func itemHash(it *decodedItem) ([32]byte, error) {
-	var out [32]byte
-	h := sha256.New()
+	var b []byte
 	if it.parsed {
-		if err := hashState(h, it.state); err != nil {
-			return out, err
+		var err error
+		if b, err = appendCanonicalState(make([]byte, 0, 2*len(it.raw)), it.state); err != nil {
+			return [32]byte{}, err
 		}
 	} else if c, err := canonicalItem(it.raw); err == nil {
-		h.Write([]byte{1})
-		writeLen(h, c)
+		b = appendLen(append(b, 1), c)
 	} else {
 		// Beyond what the JSON parser reads (too deep): its bytes, then.
-		h.Write([]byte{2})
-		writeLen(h, it.raw)
+		b = appendLen(append(b, 2), it.raw)
 	}
-	h.Sum(out[:0])
-	return out, nil
+	return sha256.Sum256(b), nil
 }
 
-// hashState feeds a canonical encoding of a typed item to h.
-func hashState(h hash.Hash, s sp.State) error {
-	h.Write([]byte{0})
-	writeLen(h, []byte(s.ID))
-	writeLen(h, []byte(s.Form))
-	writeLen(h, []byte(s.Scope))
-	hashClock(h, s.Clock)
+// appendCanonicalState appends a canonical encoding of a typed item: every
+// part length-prefixed, writes sorted by dot, fields by name, values in
+// their canonical JSON.
+func appendCanonicalState(b []byte, s sp.State) ([]byte, error) {
+	b = append(b, 0)
+	b = appendLen(b, []byte(s.ID))
+	b = appendLen(b, []byte(s.Form))
+	b = appendLen(b, []byte(s.Scope))
+	b = appendClock(b, s.Clock)
 	writes := append([]sp.Write(nil), s.Writes...)
 	sort.Slice(writes, func(i, j int) bool { return writes[i].Dot().Less(writes[j].Dot()) })
-	writeUint(h, uint64(len(writes)))
+	b = binary.BigEndian.AppendUint64(b, uint64(len(writes)))
+	names := []string{}
 	for _, w := range writes {
-		writeLen(h, []byte(w.By))
-		writeUint(h, w.N)
-		writeUint(h, uint64(w.At))
-		names := make([]string, 0, len(w.Fields))
+		b = appendLen(b, []byte(w.By))
+		b = binary.BigEndian.AppendUint64(b, w.N)
+		b = binary.BigEndian.AppendUint64(b, uint64(w.At))
+		names = names[:0]
 		for n := range w.Fields {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		writeUint(h, uint64(len(names)))
+		b = binary.BigEndian.AppendUint64(b, uint64(len(names)))
 		for _, n := range names {
 			c, err := sp.Canonical(w.Fields[n])
 			if err != nil {
-				return err
+				return nil, err
 			}
-			writeLen(h, []byte(n))
-			writeLen(h, c)
+			b = appendLen(b, []byte(n))
+			b = appendLen(b, c)
 		}
-		hashClock(h, w.Ctx)
+		b = appendClock(b, w.Ctx)
 	}
-	return nil
+	return b, nil
 }
 
-func hashClock(h hash.Hash, c sp.Clock) {
+func appendClock(b []byte, c sp.Clock) []byte {
 	actors := c.Actors()
-	writeUint(h, uint64(len(actors)))
+	b = binary.BigEndian.AppendUint64(b, uint64(len(actors)))
 	for _, a := range actors {
-		writeLen(h, []byte(a))
-		writeUint(h, c[a])
+		b = appendLen(b, []byte(a))
+		b = binary.BigEndian.AppendUint64(b, c[a])
 	}
+	return b
 }
 
-func writeUint(h hash.Hash, n uint64) {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], n)
-	h.Write(b[:])
-}
-
-// writeLen writes b with its length first, so no two sequences collide.
-func writeLen(h hash.Hash, b []byte) {
-	writeUint(h, uint64(len(b)))
-	h.Write(b)
+// appendLen appends p with its length first, so no two sequences collide.
+func appendLen(b, p []byte) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(len(p)))
+	return append(b, p...)
 }
 
 // canonicalItem returns the canonical encoding of an item that did not
