@@ -100,7 +100,7 @@ func (s *Service) Push(ctx context.Context, caller *auth.Account, body []byte) (
 	}
 
 	var resp *sp.PushResponse
-	err = s.store.Update(ctx, func(tx Tx) error {
+	err = s.store.UpdateGrouped(ctx, func(tx Tx) error {
 		resp = nil
 		if kept, err := tx.Batch(req.Device, req.Batch); err != nil {
 			return err

@@ -12,6 +12,10 @@ import (
 // transaction and are returned as they are.
 type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
+	// UpdateGrouped is Update for concurrent writers that may share one
+	// transaction and one sync to disk (group commit). fn may run more than
+	// once: when a call sharing its transaction fails, the others run again.
+	UpdateGrouped(ctx context.Context, fn func(Tx) error) error
 	View(ctx context.Context, fn func(ReadTx) error) error
 }
 

@@ -91,6 +91,9 @@ func Open(dir string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", filepath.Join(dir, FileName), err)
 	}
+	// Group commit: calls arriving while a commit runs share the next one.
+	db.MaxBatchSize = 32
+	db.MaxBatchDelay = 2 * time.Millisecond
 	s := &Store{db: db, onCommit: opt.OnCommit}
 	if err := s.init(); err != nil {
 		db.Close()
@@ -141,6 +144,27 @@ func (s *Store) Update(ctx context.Context, fn func(records.Tx) error) error {
 	}
 	start := time.Now()
 	err := s.db.Update(func(btx *bolt.Tx) error {
+		t := newTx(btx)
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.finish()
+	})
+	if err == nil && s.onCommit != nil {
+		s.onCommit(time.Since(start))
+	}
+	return err
+}
+
+// UpdateGrouped runs fn in a write transaction that concurrent callers may
+// share (bbolt's DB.Batch): one commit and one fsync for all of them, each
+// answered after it. fn may run more than once (see records.Store).
+func (s *Store) UpdateGrouped(ctx context.Context, fn func(records.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	start := time.Now()
+	err := s.db.Batch(func(btx *bolt.Tx) error {
 		t := newTx(btx)
 		if err := fn(t); err != nil {
 			return err

@@ -26,6 +26,7 @@ usage:
   fieldsync serve [--addr 127.0.0.1:8080] [--data ./data] [--log-format text|json] [--log-level info]
   fieldsync check [--data ./data]
   fieldsync restore --data ./data --from BACKUP.db   (server stopped; the old database is kept beside it)
+  fieldsync bench [--quick] [--records 100000] [--out bench.json]   (load generator against a fresh server)
   fieldsync demo                                      (a scripted field story on a temporary server)
   fieldsync version
 
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return bench(ctx, args[1:], stdout, stderr)
 	case "check":
 		return check(ctx, args[1:], stdout, stderr)
 	case "restore":
