@@ -17,7 +17,7 @@ const maxSmallBody = 1 << 20
 // CodeBadJSON for a body that is not UTF-8 JSON and CodeBadRequest for JSON
 // of the wrong shape.
 func bindJSON(c *gin.Context, v any) error {
-	body, err := readBody(c, maxSmallBody)
+	body, err := readBody(c, maxSmallBody, nil)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,10 @@ var (
 // costs at most max bytes of memory. It returns an *sp.Error with
 // CodeUnsupportedEncoding for another Content-Encoding, CodeTooLarge past
 // max, and CodeBadJSON for a body that does not inflate.
-func readBody(c *gin.Context, max int64) ([]byte, error) {
+//
+// budget, if not nil, must grant a large-body slot before the body grows
+// past its first chunk; the caller releases it when done with the body.
+func readBody(c *gin.Context, max int64, budget *bodyBudget) ([]byte, error) {
 	raw := http.MaxBytesReader(c.Writer, c.Request.Body, max)
 	var r io.Reader = raw
 	switch enc := strings.ToLower(strings.TrimSpace(c.GetHeader("Content-Encoding"))); enc {
@@ -45,8 +48,8 @@ func readBody(c *gin.Context, max int64) ([]byte, error) {
 	default:
 		return nil, sp.Errorf(sp.CodeUnsupportedEncoding, "Content-Encoding %q: use gzip, zstd or none", cutHeader(enc))
 	}
-	b, err := readChunked(r, max)
-	if err == errTooLarge {
+	b, err := readChunked(r, max, budget)
+	if err == errTooLarge || err == errBusy {
 		return nil, err
 	}
 	if err != nil {
@@ -91,7 +94,7 @@ var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return
 // go back to the pool, and the body itself.
 //
 // It returns errTooLarge as soon as more than max bytes come.
-func readChunked(r io.Reader, max int64) ([]byte, error) {
+func readChunked(r io.Reader, max int64, budget *bodyBudget) ([]byte, error) {
 	r = io.LimitReader(r, max+1)
 	var chunks []*[]byte
 	defer func() {
@@ -101,6 +104,11 @@ func readChunked(r io.Reader, max int64) ([]byte, error) {
 	}()
 	total, last := 0, 0
 	for {
+		if len(chunks) == 1 {
+			if err := budget.grow(); err != nil {
+				return nil, err
+			}
+		}
 		c := chunkPool.Get().(*[]byte)
 		chunks = append(chunks, c)
 		n, err := io.ReadFull(r, *c)

@@ -69,15 +69,9 @@ type Server struct {
 	fleetThresholds fleet.Thresholds
 	backuper        Backuper
 	limits          *limiters
-	pushSlots       chan struct{}
+	largeBodies     chan struct{} // slots for push bodies over one chunk
 	engine          *gin.Engine
 }
-
-// pushSlotCount is how many pushes may read and decode their bodies at
-// once. Each may hold up to 32 MiB inflated plus its decoded items, and
-// pushes end up one at a time in the single bbolt writer anyway, so more
-// slots would only add memory, not speed.
-const pushSlotCount = 2
 
 func init() { gin.SetMode(gin.ReleaseMode) }
 
@@ -90,7 +84,7 @@ func New(opt Options) *Server {
 		opt.Now = time.Now
 	}
 	s := &Server{records: opt.Records, auth: opt.Auth, log: opt.Logger, now: opt.Now, metrics: opt.Metrics,
-		fleet: opt.Fleet, fleetThresholds: opt.FleetThresholds, backuper: opt.Backuper, pushSlots: make(chan struct{}, pushSlotCount)}
+		fleet: opt.Fleet, fleetThresholds: opt.FleetThresholds, backuper: opt.Backuper, largeBodies: make(chan struct{}, largeBodySlots)}
 	if opt.RateLimit.PerSecond > 0 {
 		s.limits = newLimiters(opt.RateLimit)
 	}

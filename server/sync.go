@@ -11,14 +11,9 @@ import (
 
 // push is POST /v1/sync/push (PROTOCOL.md §2).
 func (s *Server) push(c *gin.Context) {
-	select {
-	case s.pushSlots <- struct{}{}:
-		defer func() { <-s.pushSlots }()
-	case <-c.Request.Context().Done():
-		s.fail(c, sp.Errorf(sp.CodeUnavailable, "request cancelled while waiting for a push slot"))
-		return
-	}
-	body, err := readBody(c, sp.MaxBodyBytes)
+	budget := newBodyBudget(s.largeBodies, c.Request.Context())
+	defer budget.release()
+	body, err := readBody(c, sp.MaxBodyBytes, budget)
 	if err != nil {
 		s.fail(c, err)
 		return
