@@ -28,6 +28,7 @@ usage:
   fieldsync restore --data ./data --from BACKUP.db   (server stopped; the old database is kept beside it)
   fieldsync bench [--quick] [--records 100000] [--out bench.json]   (load generator against a fresh server)
   fieldsync demo                                      (a scripted field story on a temporary server)
+  fieldsync device help                               (a scriptable test tablet: enroll, new, set, sync, list, show)
   fieldsync version
 
 Environment:
@@ -51,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return restore(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
+	case "device":
+		return device(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version())
 		return nil
