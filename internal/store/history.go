@@ -20,11 +20,7 @@ func (t *tx) AppendHistory(id string, h *records.HistoryEntry) error {
 	if err != nil {
 		return err
 	}
-	v, err := json.Marshal(h)
-	if err != nil {
-		return err
-	}
-	return b.Put(append(append([]byte{}, k...), u64(n)...), v)
+	return b.Put(append(append([]byte{}, k...), u64(n)...), h.AppendJSON(make([]byte, 0, 512)))
 }
 
 // History implements records.ReadTx.
