@@ -22,10 +22,12 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/fieldsync/fieldsync/internal/auth"
+	"github.com/fieldsync/fieldsync/internal/fleet"
 	"github.com/fieldsync/fieldsync/internal/records"
 	"github.com/fieldsync/fieldsync/internal/store"
 	"github.com/fieldsync/fieldsync/server"
 	"github.com/fieldsync/fieldsync/server/console"
+	sp "github.com/fieldsync/fieldsync/syncproto"
 	"github.com/google/uuid"
 )
 
@@ -132,6 +134,19 @@ type env struct {
 
 type account struct {
 	id, token, name string
+	// A tablet's app version and how far its clock is ahead of the
+	// server's: sent on each of its pushes and pulls, as the app does.
+	version string
+	ahead   time.Duration
+}
+
+// deviceHeaders are the headers a tablet's app sends with each sync.
+func (a account) deviceHeaders() map[string]string {
+	h := map[string]string{sp.HeaderDeviceTime: fmt.Sprint(time.Now().Add(a.ahead).UnixMilli())}
+	if a.version != "" {
+		h[sp.HeaderAppVersion] = a.version
+	}
+	return h
 }
 
 func startServer(t *testing.T) (*env, map[string]account) {
@@ -145,37 +160,62 @@ func startServer(t *testing.T) (*env, map[string]account) {
 			t.Error(err)
 		}
 	})
-	accounts := auth.NewService(st, nil)
-	api := server.New(server.Options{Records: records.NewService(st, records.Options{}), Auth: accounts})
-	ts := httptest.NewServer(api.Handler())
-	t.Cleanup(ts.Close)
-
 	ctx := context.Background()
+	accounts := auth.NewService(st, nil)
 	made := map[string]account{}
 	for _, a := range []struct {
 		key, name string
 		role      auth.Role
 		scopes    []string
+		version   string
+		ahead     time.Duration
 	}{
-		{"tabletA", "Tablette Aït Baha", auth.RoleDevice, []string{"guelmim-oued-noun"}},
-		{"tabletB", "Tablette Tata", auth.RoleDevice, []string{"guelmim-oued-noun"}},
-		{"tabletC", "Tablette Akka", auth.RoleDevice, []string{"guelmim-oued-noun"}},
-		{"supervisor", "Fatima Zahra Amrani", auth.RoleSupervisor, []string{"guelmim-oued-noun"}},
-		{"admin", "Admin siège", auth.RoleAdmin, nil},
-		{"hq", "Siège Rabat", auth.RoleHQ, nil},
+		{"tabletA", "Tablette Aït Baha", auth.RoleDevice, []string{"guelmim-oued-noun"}, "2.4.1", 0},
+		// Tablet B's clock is five minutes ahead: the fleet view flags it.
+		{"tabletB", "Tablette Tata", auth.RoleDevice, []string{"guelmim-oued-noun"}, "2.4.1", 5 * time.Minute},
+		{"tabletC", "Tablette Akka", auth.RoleDevice, []string{"guelmim-oued-noun"}, "2.3.0", 0},
+		// Tablet D last synced five days ago (figures saved below), tablet F
+		// never synced; tablet E is in a zone the supervisor lacks.
+		{"tabletD", "Tablette Tiznit", auth.RoleDevice, []string{"guelmim-oued-noun", "souss-massa"}, "", 0},
+		{"tabletE", "Tablette Errachidia", auth.RoleDevice, []string{"draa-tafilalet"}, "", 0},
+		{"tabletF", "Tablette Tan-Tan", auth.RoleDevice, []string{"guelmim-oued-noun"}, "", 0},
+		{"supervisor", "Fatima Zahra Amrani", auth.RoleSupervisor, []string{"guelmim-oued-noun"}, "", 0},
+		{"admin", "Admin siège", auth.RoleAdmin, nil, "", 0},
+		{"hq", "Siège Rabat", auth.RoleHQ, nil, "", 0},
 	} {
 		acc, token, err := accounts.Create(ctx, a.role, a.name, a.scopes)
 		if err != nil {
 			t.Fatal(err)
 		}
-		made[a.key] = account{id: acc.ID, token: token, name: a.name}
+		made[a.key] = account{id: acc.ID, token: token, name: a.name, version: a.version, ahead: a.ahead}
 	}
+	// What the server saw of tablet D before this run: the tracker loads it.
+	now := time.Now()
+	if err := st.SaveFleet(ctx, map[string]fleet.Stats{made["tabletD"].id: {
+		LastPush: now.Add(-5*24*time.Hour - time.Hour), LastPull: now.Add(-6 * 24 * time.Hour),
+		AppVersion: "2.2.0", SkewMs: -40_000, SkewKnown: true, RecordsPushed: 12,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	tracker, err := fleet.NewTracker(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := server.New(server.Options{Records: records.NewService(st, records.Options{}), Auth: accounts, Fleet: tracker})
+	ts := httptest.NewServer(api.Handler())
+	t.Cleanup(ts.Close)
 	return &env{t: t, url: ts.URL, client: ts.Client()}, made
 }
 
 // call makes one API call and decodes the JSON answer into out (when not
 // nil); it returns the status.
 func (e *env) call(method, path, token string, body, out any) int {
+	e.t.Helper()
+	return e.callWith(method, path, token, nil, body, out)
+}
+
+// callWith is call with extra request headers.
+func (e *env) callWith(method, path, token string, headers map[string]string, body, out any) int {
 	e.t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -192,6 +232,9 @@ func (e *env) call(method, path, token string, body, out any) int {
 	req.Header.Set("Authorization", "Bearer "+token)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	res, err := e.client.Do(req)
 	if err != nil {
@@ -236,7 +279,7 @@ func (e *env) push(dev account, it item, want string) {
 		} `json:"results"`
 	}
 	body := map[string]any{"device": dev.id, "batch": uuid.NewString(), "records": []item{it}}
-	if st := e.call("POST", "/v1/sync/push", dev.token, body, &res); st != 200 {
+	if st := e.callWith("POST", "/v1/sync/push", dev.token, dev.deviceHeaders(), body, &res); st != 200 {
 		e.t.Fatalf("push: HTTP %d", st)
 	}
 	if len(res.Results) != 1 || res.Results[0].Status != want {
@@ -260,7 +303,7 @@ func (e *env) pullAll(dev account, since string) (map[string][]write, string) {
 	out := map[string][]write{}
 	for {
 		var p pulled
-		if st := e.call("GET", "/v1/sync/pull?since="+url.QueryEscape(since)+"&limit=1000", dev.token, nil, &p); st != 200 {
+		if st := e.callWith("GET", "/v1/sync/pull?since="+url.QueryEscape(since)+"&limit=1000", dev.token, dev.deviceHeaders(), nil, &p); st != 200 {
 			e.t.Fatalf("pull: HTTP %d", st)
 		}
 		for _, r := range p.Records {
@@ -528,11 +571,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	desktop := chromedp.EmulateViewport(1280, 800)
 	tablet := chromedp.EmulateViewport(800, 1280, chromedp.EmulateScale(1))
 
-	// What a supervisor's session legitimately meets: the role probe's 403
-	// on the export (supervisors do not export), and the fleet view that
-	// this server does not serve (404: "not available").
-	w.expect(403, "GET", "/v1/export", 1)
-	w.expect(404, "GET", "/v1/admin/devices", -1)
+	// A supervisor's session meets no HTTP error but the stale resolution
+	// of step 4: logging in is one GET /v1/whoami.
 
 	// 1. The login page, in English (the browser's language).
 	do("open", desktop, chromedp.Navigate(e.url+"/"), chromedp.WaitVisible(chromedp.ID("token")))
@@ -544,8 +584,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	// 2. Log in as the supervisor, from the keyboard (Enter submits).
 	do("log in", chromedp.SendKeys(chromedp.ID("token"), sup.token+"\r"))
 	until("queue shown", `document.querySelectorAll('#queue-table tbody tr').length === 3`)
-	if got := eval(`document.querySelector('#who').textContent`); !strings.Contains(got, "supervisor") {
-		t.Fatalf("who is logged in: %q", got)
+	// whoami names the supervisor, her role and her zone at once.
+	if got := eval(`document.querySelector('#who').textContent`); !strings.Contains(got, sup.name) || !strings.Contains(got, "supervisor") || !strings.Contains(got, scope) {
+		t.Fatalf("who is logged in: %q, want %q, supervisor and %s", got, sup.name, scope)
+	}
+	// The zone filter is a menu of her zones.
+	if got := eval(`document.querySelector('#q-scope').tagName + ' ' + [...document.querySelectorAll('#q-scope option')].map((o) => o.value).join(',')`); got != "SELECT ,"+scope {
+		t.Fatalf("zone filter: %q, want a menu of all and %s", got, scope)
 	}
 	if got := eval(`location.href`); strings.Contains(got, sup.token) {
 		t.Fatal("the token is in the URL")
@@ -655,13 +700,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	until("review table", `!!document.querySelector('#review-table tr[data-record="`+r1+`"]')`)
 	do("open record", chromedp.Click(chromedp.CSS(`#review-table tr[data-record="`+r1+`"] a`)))
 	until("record view", `!!document.querySelector('#history li') && !!document.querySelector('#values-table')`)
-	if got := eval(`document.querySelector('#history').textContent`); !strings.Contains(got, "Conflict resolved") || !strings.Contains(got, "Vérifié par téléphone") || !strings.Contains(got, "Tablette Tata") {
+	if got := eval(`document.querySelector('#history').textContent`); !strings.Contains(got, "Conflict resolved") || !strings.Contains(got, "Vérifié par téléphone") {
 		t.Fatalf("history lacks the resolution: %q", got)
+	}
+	// The history names its writers (actor_name, actor_role), not their ids.
+	if got := eval(`document.querySelector('#history').textContent`); !strings.Contains(got, "Tablette Aït Baha · tablet") || !strings.Contains(got, "Tablette Tata · tablet") || !strings.Contains(got, "Tablette Akka · tablet") || strings.Contains(got, "account …") {
+		t.Fatalf("history does not name the tablets: %q", got)
 	}
 	do("review", chromedp.SendKeys(chromedp.ID("review-comment"), comment), chromedp.Click(chromedp.ID("review-has_issues")))
 	until("review saved", `!!document.querySelector('#review-note') && document.querySelector('#review-note').textContent === `+jsString(comment))
-	// The review's answer tells the console the user's name: the history
-	// and the top bar show it.
+	// The history names the supervisor's resolution and review.
 	for _, sel := range []string{"#history", "#who"} {
 		if got := eval(`document.querySelector('` + sel + `').textContent`); !strings.Contains(got, sup.name) {
 			t.Fatalf("%s does not name the supervisor: %q", sel, got)
@@ -704,9 +752,73 @@ func TestConsoleInBrowser(t *testing.T) {
 	shot("12-review-ar-800x1280")
 	do("desktop size", desktop)
 
-	// 10. The fleet panel: this server has no fleet view.
+	// 10. The tablets (fleet) panel: the supervisor's zone's five tablets,
+	// those that need attention first (F never synced, B's clock is five
+	// minutes ahead, D last synced five days ago), then A and C; E is in
+	// another zone.
+	do("english for the fleet", setLang("en"), desktop)
 	do("fleet", chromedp.Click(chromedp.CSS(`#nav a[data-route="fleet"]`)))
-	until("fleet not available", `!!document.querySelector('#fleet-missing')`)
+	until("fleet shown", `document.querySelectorAll('#fleet-table tbody tr').length > 0`)
+	D, E, F := acc["tabletD"].id, acc["tabletE"].id, acc["tabletF"].id
+	rowsJS := `[...document.querySelectorAll('#fleet-table tbody tr')]`
+	if got, want := eval(rowsJS+`.map((r) => r.dataset.device + (r.classList.contains('flagged') ? '!' : '')).join(' ')`), F+"! "+B+"! "+D+"! "+A+" "+C; got != want {
+		t.Fatalf("fleet rows (! = flagged): %s, want F! B! D! A C = %s (E %s hidden)", got, want, E)
+	}
+	row := func(id, sel string) string {
+		t.Helper()
+		return eval(`(document.querySelector('#fleet-table tr[data-device="` + id + `"] ` + sel + `') || {textContent: '(none)'}).textContent`)
+	}
+	for _, c := range []struct{ id, sel, want string }{
+		{B, `[data-flag="clock_skew"]`, "clock 5 minutes ahead"},
+		{B, `.skew`, "+5 mins"},
+		{B, `.pull`, "never"},
+		{D, `[data-flag="not_synced"]`, "not synced for 5 days"},
+		{D, `[data-flag="clock_skew"]`, "(none)"}, // 40 s behind is within bounds
+		{D, `.skew`, "-40 secs"},
+		{D, `.push .rel`, "5 days ago"},
+		{D, `.pull .rel`, "6 days ago"},
+		{F, `[data-flag="not_synced"]`, "never synced"},
+		{F, `.skew-cell`, "—"},
+		{A, `[data-flag]`, "(none)"},
+		{A, `.version`, "2.4.1"},
+		{B, `.version`, "2.4.1"},
+		{C, `.version`, "2.3.0"},
+		{D, `.version`, "2.2.0"},
+		{A, `.pushed`, "5"},
+		{B, `.pushed`, "4"},
+		{C, `.pushed`, "1"},
+		{D, `.pushed`, "12"},
+		{F, `.pushed`, "0"},
+		{D, `.scopes`, "guelmim-oued-noun, souss-massa"},
+	} {
+		if got := row(c.id, c.sel); got != c.want {
+			t.Fatalf("fleet: %s of tablet %s: %q, want %q", c.sel, c.id, got, c.want)
+		}
+	}
+	if got := row(A, `.pull .rel`); got != "now" && !strings.HasSuffix(got, " ago") { // A pulled in step 8
+		t.Fatalf("tablet A's last pull: %q", got)
+	}
+	if got := row(A, `.push .abs`); got == "(none)" || got == "" {
+		t.Fatalf("tablet A's last push has no date: %q", got)
+	}
+	if got := eval(`document.querySelector('#fleet-count').textContent`); got != "Tablets: 5 · need attention: 3" {
+		t.Fatalf("fleet summary: %q", got)
+	}
+	shot("14-fleet-1280x800")
+	do("tablet size", tablet)
+	shot("15-fleet-800x1280")
+	do("arabic fleet", setLang("ar"))
+	until("arabic fleet drawn", `document.documentElement.dir === 'rtl' && document.querySelector('#fleet-table [data-flag="clock_skew"]').textContent.includes('متقدمة')`)
+	shot("16-fleet-ar-800x1280")
+	do("desktop size", desktop)
+	shot("17-fleet-ar-1280x800")
+	do("french fleet", setLang("fr"), tablet)
+	until("french fleet drawn", `document.querySelector('#fleet-table tr[data-device="`+F+`"] [data-flag="not_synced"]').textContent === 'jamais synchronisée'`)
+	if got := row(D, `[data-flag="not_synced"]`); got != "pas synchronisée depuis 5\u00a0jours" {
+		t.Fatalf("tablet D's flag in French: %q", got)
+	}
+	shot("18-fleet-fr-800x1280")
+	do("desktop size", desktop)
 
 	// 11. Log out: the token is gone from the tab.
 	do("log out", chromedp.Click(chromedp.ID("logout")))
@@ -714,7 +826,6 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// 12. An admin exports: JSONL downloaded with the token in a header,
 	// the snapshot's sequence shown.
-	w.expect(400, "GET", "/v1/export", 1) // the role probe's bad filter
 	do("french", setLang("fr"))
 	do("admin login", chromedp.SendKeys(chromedp.ID("token"), admin.token), chromedp.Click(chromedp.ID("login-submit")))
 	until("admin in", `!!document.querySelector('#nav a[data-route="export"]') && !document.querySelector('#nav a[data-route="export"]').closest('li').hidden && document.querySelector('#who').textContent.includes('administrateur')`)
@@ -752,14 +863,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	// 13. HQ reads but never writes: no review buttons.
-	w.expect(400, "GET", "/v1/export", 1)           // HQ's role probe
-	w.expect(403, "GET", "/v1/admin/quarantine", 1) // not an admin
-	w.expect(403, "GET", "/v1/conflicts", 1)        // a tablet token
-	w.expect(401, "GET", "/v1/conflicts", 1)        // a wrong token
+	// A tablet's token is valid (whoami answers) but the console refuses
+	// it; a wrong token is whoami's only 401.
+	w.expect(401, "GET", "/v1/whoami", 1)
 	do("log out admin", chromedp.Click(chromedp.ID("logout")))
 	until("login form", `!!document.querySelector('#token')`)
 	do("tablet token", chromedp.SendKeys(chromedp.ID("token"), tabA.token+"\r"))
-	until("tablet refused", `document.querySelector('#alert').textContent.includes('forbidden') && !!document.querySelector('#token')`)
+	until("tablet refused", `document.querySelector('#alert').textContent.includes('jeton de tablette') && !!document.querySelector('#token') && document.querySelector('#nav').hidden`)
 	do("wrong token", chromedp.Evaluate[chromedp.Void](`document.querySelector('#token').value = ''`), chromedp.SendKeys(chromedp.ID("token"), "fst_not-a-token\r"))
 	until("wrong token refused", `document.querySelector('#alert').textContent.includes('unauthorized') && document.querySelector('#nav').hidden`)
 	do("hq login", chromedp.Evaluate[chromedp.Void](`document.querySelector('#token').value = ''`), chromedp.SendKeys(chromedp.ID("token"), acc["hq"].token+"\r"))
@@ -773,6 +883,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	w.check(t, "end")
 	if n := w.seenCount(409, "POST", "/v1/conflicts/"+r1+"/resolve"); n != 1 {
 		t.Fatalf("stale resolutions seen: %d, want 1", n)
+	}
+	if n := w.seenCount(401, "GET", "/v1/whoami"); n != 1 {
+		t.Fatalf("whoami 401s seen: %d, want 1 (the wrong token)", n)
 	}
 	t.Logf("screenshots (%d) in %s; browser test took %s", len(shotList), shots, time.Since(started).Round(time.Millisecond))
 }

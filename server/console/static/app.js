@@ -8,7 +8,6 @@
 (() => {
   const STRINGS = window.FIELDSYNC_I18N || { en: {} };
   const TOKEN_KEY = 'fieldsync.console.token';
-  const ME_KEY = 'fieldsync.console.me';
   const LANG_KEY = 'fieldsync.console.lang';
   const LOCALES = { ar: 'ar-MA', fr: 'fr-MA', en: 'en-GB' };
   const PAGE = 100;
@@ -27,15 +26,13 @@
     view: null, // the current view: {name, draw()}
     cur: null, // the current view's data
     names: new Map(), // actor id -> {name, role}
-    accountsLoaded: false,
-    scopes: new Set(),
+    scopes: new Set(), // zones seen in answers (HQ and admins, who hold them all)
     forms: new Set(),
     queue: { scope: '', form: '', items: [], next: '', loaded: false },
     list: { review: '', scope: '', form: '', items: [], next: '', loaded: false },
     exp: { form: '', scope: '', review: '', deleted: false, reviewColumn: false, busy: false, last: null },
-    fleet: null,
     flash: null, // a message for the next view: {text, link, href}
-    me: null, // {id, name}: learnt from the answers to this user's own writes
+    me: null, // GET /v1/whoami: {id, role, name, scopes, created_at, revoked}
   };
 
   const $ = (sel) => document.querySelector(sel);
@@ -166,15 +163,19 @@
     return role ? t('role.' + role) : '';
   }
 
-  function actorEl(id) {
-    if (S.me && S.me.id === id) {
-      return h('span', { class: 'actor', title: id }, h('bdi', { dir: 'auto' }, S.me.name || t('actor.you')),
-        h('span', { class: 'muted' }, ' · ' + (S.me.name ? t('actor.you') : roleName(S.role))));
+  // actorEl names a writer: the name (a tablet's label, a user's name)
+  // and role that came with the answer (name, role), else one learnt from
+  // an earlier answer, else the bare id.
+  function actorEl(id, name, role) {
+    const mine = S.me && S.me.id === id;
+    const known = S.names.get(id);
+    const n = name || (mine ? S.me.name : '') || (known && known.name) || '';
+    const r = role || (mine ? S.me.role : '') || (known && known.role) || '';
+    if (n) {
+      const extra = mine ? t('actor.you') : roleName(r);
+      return h('span', { class: 'actor', title: id }, h('bdi', { dir: 'auto' }, n), extra ? h('span', { class: 'muted' }, ' · ' + extra) : null);
     }
-    const a = S.names.get(id);
-    if (a && a.name) {
-      return h('span', { class: 'actor', title: id }, h('bdi', { dir: 'auto' }, a.name), a.role ? h('span', { class: 'muted' }, ' · ' + roleName(a.role)) : null);
-    }
+    if (mine) return h('span', { class: 'actor', title: id }, h('bdi', null, t('actor.you')));
     return h('span', { class: 'actor', title: id }, t('actor.unknown'), ' ', idEl(id));
   }
 
@@ -182,20 +183,11 @@
     if (id && name) S.names.set(id, { name, role: role || '' });
   }
 
-  // There is no "who am I" endpoint: the console learns the user's actor
-  // id from the answer to the user's own resolution (the one clock entry
-  // that went up) and the name from a review (its "by").
-  function learnMe(id, name) {
-    if (!id) return;
-    if (!S.me || S.me.id !== id) S.me = { id, name: '' };
-    if (name) S.me.name = name;
-    try { sessionStorage.setItem(ME_KEY, JSON.stringify(S.me)); } catch (e) { /* storage off */ }
-    showChrome();
-  }
-
-  function bumped(before, after) {
-    const up = Object.keys(after || {}).filter((k) => Number(after[k]) > Number((before || {})[k] || 0));
-    return up.length === 1 ? up[0] : '';
+  // myScopes is the list of zones of a supervisor, or null for HQ and
+  // admins, who see every zone.
+  function myScopes() {
+    if (!S.me || S.role === 'hq' || S.role === 'admin') return null;
+    return Array.isArray(S.me.scopes) ? S.me.scopes.slice().sort() : [];
   }
 
   // breakable splits an identifier after _ . and -, so that a narrow
@@ -304,41 +296,27 @@
   }
 
   // ---------------------------------------------------------------------
-  // Logging in: there is no "who am I" endpoint, so the role is inferred
-  // from what the token may do, with the cheapest calls that tell:
-  //  1. GET /v1/conflicts?limit=1: 403 means a device token (not for here).
-  //  2. GET /v1/export?form=! : exports are for HQ and admins, so a
-  //     supervisor gets 403; HQ and admins get 400 for the bad filter,
-  //     checked only after the role, without reading any record.
-  //  3. GET /v1/admin/quarantine?limit=1: 200 for admins, 403 for HQ.
+  // Logging in: one GET /v1/whoami says who the token is (id, role, name,
+  // zones). A 401 is a wrong or revoked token; a tablet's token is valid
+  // but not for the console, which says so without asking anything else.
 
-  async function probeRole() {
-    try {
-      await api('GET', '/v1/conflicts?limit=1', undefined, { login: true });
-    } catch (e) {
-      if (e.status === 403) {
-        const err = new ApiError(403, e.code, t('login.device'));
-        err.noHint = true;
-        throw err;
-      }
-      throw e;
+  const CONSOLE_ROLES = ['supervisor', 'hq', 'admin'];
+
+  async function loadMe() {
+    const me = await api('GET', '/v1/whoami', undefined, { login: true });
+    if (!me || !CONSOLE_ROLES.includes(me.role)) {
+      throw new Error(me && me.role === 'device' ? t('login.device') : t('login.notConsole'));
     }
-    let exports = false;
-    try {
-      await api('GET', '/v1/export?format=jsonl&form=%21', undefined, { login: true, raw: true });
-      exports = true;
-    } catch (e) {
-      if (e.status === 400) exports = true;
-      else if (e.status !== 403) throw e;
-    }
-    if (!exports) return 'supervisor';
-    try {
-      await api('GET', '/v1/admin/quarantine?limit=1', undefined, { login: true });
-      return 'admin';
-    } catch (e) {
-      if (e.status === 403) return 'hq';
-      throw e;
-    }
+    S.me = { id: String(me.id || ''), role: me.role, name: String(me.name || ''), scopes: Array.isArray(me.scopes) ? me.scopes : [], created_at: me.created_at || '' };
+    for (const s of S.me.scopes) S.scopes.add(s);
+    return me.role;
+  }
+
+  // loginError shows why a token was not taken: a tablet token is refused
+  // by the console itself (a plain message), anything else by the server.
+  function loginError(e) {
+    if (e instanceof ApiError) alertError(e, t('login.refused'));
+    else alertError(e && e.message ? e.message : t('error.unexpected'));
   }
 
   function unauthorized(err) {
@@ -351,13 +329,11 @@
     S.cur = null;
     S.view = null;
     S.names = new Map();
-    S.accountsLoaded = false;
     S.scopes = new Set();
     S.forms = new Set();
     S.queue = { scope: '', form: '', items: [], next: '', loaded: false };
     S.list = { review: '', scope: '', form: '', items: [], next: '', loaded: false };
     S.exp = { form: '', scope: '', review: '', deleted: false, reviewColumn: false, busy: false, last: null };
-    S.fleet = null;
     S.flash = null;
     S.me = null;
   }
@@ -367,7 +343,6 @@
     S.seq++;
     try {
       sessionStorage.removeItem(TOKEN_KEY);
-      sessionStorage.removeItem(ME_KEY);
     } catch (e) { /* storage off */ }
     resetData();
     if (location.hash) history.replaceState(null, '', location.pathname);
@@ -383,8 +358,15 @@
     const who = $('#who');
     who.hidden = !logged;
     if (logged) {
-      who.replaceChildren(t('who.as') + ' ', h('strong', null, roleName(S.role)),
-        ...(S.me && S.me.name ? [' ', h('bdi', { dir: 'auto', class: 'who-name' }, S.me.name)] : []));
+      const zones = myScopes();
+      who.replaceChildren(
+        h('span', { class: 'who-as' }, t('who.as') + ' '),
+        S.me && S.me.name ? h('bdi', { dir: 'auto', class: 'who-name', id: 'who-name' }, S.me.name) : null,
+        h('span', { class: 'who-role', id: 'who-role' }, S.me && S.me.name ? ' · ' + roleName(S.role) : roleName(S.role)),
+        h('span', { class: 'who-scopes', id: 'who-scopes' }, ' · ', zones === null ? t('who.allScopes')
+          : zones.length ? [t(zones.length > 1 ? 'who.scopes' : 'who.scope') + ' ', zonesEl(zones)]
+            : t('who.noScopes')));
+      who.title = S.me && S.me.created_at ? t('who.since', { date: fmtTime(S.me.created_at) }) : '';
       for (const li of document.querySelectorAll('#nav li[data-roles]')) {
         li.hidden = !li.dataset.roles.split(' ').includes(S.role);
       }
@@ -415,18 +397,19 @@
       say(t('login.checking'));
       S.token = token;
       try {
-        S.role = await probeRole();
+        S.role = await loadMe();
         try { sessionStorage.setItem(TOKEN_KEY, token); } catch (e) { /* storage off: this tab only */ }
         input.value = '';
-        say(t('login.ok', { role: roleName(S.role) }));
+        say(S.me.name ? t('login.okName', { name: S.me.name, role: roleName(S.role) }) : t('login.ok', { role: roleName(S.role) }));
         showChrome();
         if (!location.hash || location.hash === '#') history.replaceState(null, '', '#/conflicts');
         route();
       } catch (e) {
         S.token = null;
         S.role = null;
+        S.me = null;
         say('');
-        alertError(e, t('login.refused'));
+        loginError(e);
         btn.disabled = false;
         input.focus();
         input.select();
@@ -509,18 +492,6 @@
     }
   }
 
-  async function loadAccounts() {
-    if (S.role !== 'admin' || S.accountsLoaded) return;
-    try {
-      const r = await api('GET', '/v1/admin/accounts');
-      for (const a of r.accounts || []) noteName(a.id, a.name, a.role);
-      S.accountsLoaded = true;
-    } catch (e) {
-      if (e.status === 401) throw e;
-      // names are a comfort: the ids still show
-    }
-  }
-
   function datalists() {
     return [
       h('datalist', { id: 'scopes-list' }, [...S.scopes].sort().map((s) => h('option', { value: s }))),
@@ -532,6 +503,20 @@
     return h('div', { class: 'filter' },
       h('label', { for: id }, t(labelKey)),
       h('input', { id, name: id, type: 'text', value, list, autocomplete: 'off', spellcheck: 'false', pattern: '[a-z0-9_\\-]{1,64}', dir: 'ltr' }));
+  }
+
+  // scopeFilter is the zone filter: a menu of the user's own zones (from
+  // whoami) for a supervisor; HQ and admins hold every zone, so they type
+  // one, with the zones seen so far as suggestions.
+  function scopeFilter(id, value) {
+    const zones = myScopes();
+    if (zones === null) return filterInput(id, 'filter.scope', value, 'scopes-list');
+    const opts = value && !zones.includes(value) ? zones.concat([value]) : zones;
+    return h('div', { class: 'filter' },
+      h('label', { for: id }, t('filter.scope')),
+      h('select', { id, name: id },
+        h('option', { value: '', selected: value === '' }, t('filter.allScopes')),
+        opts.map((s) => h('option', { value: s, selected: value === s, dir: 'ltr' }, s))));
   }
 
   // ---------------------------------------------------------------------
@@ -574,7 +559,7 @@
     draw() {
       const qs = S.queue;
       const form = h('form', { class: 'filters', id: 'queue-filters' },
-        filterInput('q-scope', 'filter.scope', qs.scope, 'scopes-list'),
+        scopeFilter('q-scope', qs.scope),
         filterInput('q-form', 'filter.form', qs.form, 'forms-list'),
         h('div', { class: 'filter-actions' },
           h('button', { type: 'submit' }, t('filter.apply')),
@@ -650,20 +635,22 @@
     return seen.size > 1;
   }
 
+  // noteHistoryNames learns the writers' names (tablet labels, users'
+  // names) that a record's history carries.
+  function noteHistoryNames(hist) {
+    for (const e of hist || []) noteName(e.actor, e.actor_name, e.actor_role);
+  }
+
   async function loadConflict(id) {
-    const v = await api('GET', '/v1/records/' + id);
+    // The history names every writer of the record, a tablet that wrote
+    // since the queue was loaded included.
+    const [v, hist] = await Promise.all([
+      api('GET', '/v1/records/' + id),
+      api('GET', '/v1/records/' + id + '/history'),
+    ]);
     S.scopes.add(v.record.scope);
     S.forms.add(v.record.form);
-    if (!S.queue.items.some((e) => e.record === id) && v.conflict_kind) {
-      // names of the writers come with the queue's entries
-      try {
-        const page = await api('GET', '/v1/conflicts' + q({ scope: v.record.scope, form: v.record.form, limit: PAGE }));
-        (page.conflicts || []).forEach(absorbEntry);
-      } catch (e) {
-        if (e.status === 401) throw e;
-      }
-    }
-    await loadNames();
+    noteHistoryNames(hist && hist.history);
     return v;
   }
 
@@ -881,8 +868,7 @@
     if (btn) btn.disabled = true;
     say(t('resolve.sending'));
     try {
-      const after = await api('POST', '/v1/conflicts/' + c.id + '/resolve', { clock: v.record.clock, values, note: c.note });
-      if (after && after.record) learnMe(bumped(v.record.clock, after.record.clock));
+      await api('POST', '/v1/conflicts/' + c.id + '/resolve', { clock: v.record.clock, values, note: c.note });
       S.queue.items = S.queue.items.filter((e) => e.record !== c.id);
       S.flash = { text: t('resolve.done', { id: shortId(c.id) }), link: t('conflict.openRecord'), href: '#/record/' + c.id };
       say(t('resolve.done', { id: shortId(c.id) }));
@@ -935,7 +921,7 @@
       ]);
       S.scopes.add(v.record.scope);
       S.forms.add(v.record.form);
-      await loadNames();
+      noteHistoryNames(hist.history);
       return { id: r.id, view: v, history: hist.history || [], comment: '', busy: false };
     },
     draw(c) {
@@ -988,7 +974,7 @@
         h('h2', { id: 'history-title' }, t('history.title')),
         h('ol', { class: 'timeline', id: 'history' }, c.history.map((e) => h('li', { class: 'kind-' + e.kind },
           h('p', { class: 'tl-head' },
-            h('strong', null, t(KIND_KEYS[e.kind] || 'history.push')), ' · ', actorEl(e.actor), ' · ', timeEl(e.received_at, t('time.server')),
+            h('strong', null, t(KIND_KEYS[e.kind] || 'history.push')), ' · ', actorEl(e.actor, e.actor_name, e.actor_role), ' · ', timeEl(e.received_at, t('time.server')),
             e.merged_concurrent ? h('span', { class: 'badge warn small' }, t('history.concurrent')) : null),
           h('ul', { class: 'tl-fields' }, (e.fields || []).map((f) => {
             const has = e.values && Object.prototype.hasOwnProperty.call(e.values, f);
@@ -1013,11 +999,10 @@
       say(t('review.sending'));
       try {
         const v = await api('POST', '/v1/records/' + c.id + '/review', { state, note: c.comment });
-        const mine = (v.record.writes || []).filter((w) => w.fields && '_review' in w.fields).sort((x, y) => y.at - x.at)[0];
-        if (mine && v.review) learnMe(mine.by, v.review.by);
         let hist = c.history;
         try {
           hist = (await api('GET', '/v1/records/' + c.id + '/history')).history || hist;
+          noteHistoryNames(hist);
         } catch (e) {
           if (e.status === 401) return;
         }
@@ -1072,7 +1057,7 @@
           h('select', { id: 'r-review' },
             h('option', { value: '', selected: ls.review === '' }, t('filter.all')),
             REVIEW_STATES.map((s) => h('option', { value: s, selected: ls.review === s }, t('review.' + s))))),
-        filterInput('r-scope', 'filter.scope', ls.scope, 'scopes-list'),
+        scopeFilter('r-scope', ls.scope),
         filterInput('r-form', 'filter.form', ls.form, 'forms-list'),
         h('div', { class: 'filter-actions' },
           h('button', { type: 'submit' }, t('filter.apply')),
@@ -1207,47 +1192,139 @@
   };
 
   // ---------------------------------------------------------------------
-  // Fleet: GET /v1/admin/devices (admins see every tablet, supervisors and
-  // HQ those of their zones). A server without it answers 404 or 405: the
-  // panel then says it is not available.
+  // Tablets (the fleet): GET /v1/admin/devices. Admins see every tablet,
+  // supervisors and HQ those of their zones. A server started without the
+  // fleet view answers 404: the panel then says it is not available.
+
+  const SEC = 1000;
+  const MIN = 60 * SEC;
+  const HOUR = 60 * MIN;
+  const DAY = 24 * HOUR;
 
   async function fetchFleet() {
     try {
       const body = await api('GET', '/v1/admin/devices');
-      S.fleet = { state: 'ok', body, at: Date.now() };
-    } catch (e) {
-      if (e.status === 404 || e.status === 405) S.fleet = { state: 'missing' };
-      else if (e.status === 403) S.fleet = { state: 'forbidden' };
-      else throw e;
-    }
-    if (S.fleet.state === 'ok') {
-      for (const d of fleetRows(S.fleet.body) || []) if (d && d.id) noteName(d.id, d.label, 'device');
-    }
-    return S.fleet;
-  }
-
-  // loadNames fills the names of the writers that a history shows: tablet
-  // labels from the fleet view (asked once a session), users' names from
-  // the accounts list for admins.
-  async function loadNames() {
-    if (!S.fleet) {
-      try {
-        await fetchFleet();
-      } catch (e) {
-        if (e.status === 401) throw e;
-        S.fleet = { state: 'error' };
+      const devices = body && Array.isArray(body.devices) ? body.devices.filter((d) => d && typeof d.id === 'string') : [];
+      for (const d of devices) {
+        noteName(d.id, d.label, 'device');
+        for (const s of d.scopes || []) S.scopes.add(s);
       }
+      return { state: 'ok', devices };
+    } catch (e) {
+      if (e.status === 404 || e.status === 405) return { state: 'missing' };
+      if (e.status === 403) return { state: 'forbidden' };
+      throw e;
     }
-    await loadAccounts();
   }
 
-  function fleetRows(body) {
-    if (Array.isArray(body)) return body;
-    if (body && Array.isArray(body.devices)) return body.devices;
-    if (body && typeof body === 'object') {
-      for (const v of Object.values(body)) if (Array.isArray(v)) return v;
+  function unitText(n, unit, display, sign) {
+    try {
+      return new Intl.NumberFormat(LOCALES[S.lang], { style: 'unit', unit, unitDisplay: display, signDisplay: sign || 'auto', maximumFractionDigits: 0 }).format(n);
+    } catch (e) {
+      return String(n) + ' ' + unit;
+    }
+  }
+
+  // bestUnit picks the unit for a length of time: seconds under 90 s,
+  // minutes under 90 min, hours under 36 h, then days.
+  function bestUnit(ms) {
+    const a = Math.abs(ms);
+    if (a < 90 * SEC) return ['second', Math.round(ms / SEC)];
+    if (a < 90 * MIN) return ['minute', Math.round(ms / MIN)];
+    if (a < 36 * HOUR) return ['hour', Math.round(ms / HOUR)];
+    return ['day', Math.round(ms / DAY)];
+  }
+
+  // skewText is a clock skew, short and signed: "+5 min", "-30 s" (in
+  // Arabic the unit in full: its abbreviations are one letter).
+  function skewText(ms) {
+    const [unit, n] = bestUnit(ms);
+    return unitText(n, unit, S.lang === 'ar' ? 'long' : 'short', 'exceptZero');
+  }
+
+  // durationText is a length of time in words: "5 minutes".
+  function durationText(ms) {
+    const [unit, n] = bestUnit(Math.abs(ms));
+    return unitText(n, unit, 'long');
+  }
+
+  // relTime says how long ago a server time was, in the page's language.
+  function relTime(d, now) {
+    const ms = d.getTime() - now; // negative: in the past
+    const a = Math.abs(ms);
+    const rtf = new Intl.RelativeTimeFormat(LOCALES[S.lang], { numeric: 'auto' });
+    if (a < 45 * SEC) return rtf.format(0, 'second');
+    if (a < HOUR) return rtf.format(Math.round(ms / MIN) || Math.sign(ms), 'minute');
+    if (a < DAY) return rtf.format(Math.round(ms / HOUR), 'hour');
+    if (a < 45 * DAY) return rtf.format(Math.round(ms / DAY), 'day');
+    return rtf.format(Math.round(ms / (30 * DAY)), 'month');
+  }
+
+  // whenEl shows a server time as "5 minutes ago" over the date and time.
+  function whenEl(v, now) {
+    const d = v ? toDate(v) : null;
+    if (!d) return h('span', { class: 'muted' }, t('fleet.never'));
+    const iso = d.toISOString();
+    return h('time', { class: 'when', datetime: iso, title: iso },
+      h('span', { class: 'rel' }, relTime(d, now)),
+      h('span', { class: 'abs' }, fmtTime(d)));
+  }
+
+  function lastSync(d) {
+    const times = [d.last_push, d.last_pull].map((v) => (v ? toDate(v) : null)).filter(Boolean).map((x) => x.getTime());
+    return times.length ? Math.max(...times) : 0;
+  }
+
+  function hasSkew(d) {
+    return d.skew_ms !== null && d.skew_ms !== undefined && d.skew_ms !== '' && Number.isFinite(Number(d.skew_ms));
+  }
+
+  // zonesEl lists zones, each kept whole on one line.
+  function zonesEl(zones) {
+    if (!zones || !zones.length) return h('span', { class: 'muted' }, '—');
+    const sep = S.lang === 'ar' ? '\u060c ' : ', ';
+    // the separator goes with the zone before it, so a line never starts with it
+    return zones.map((z, i) => [i ? ' ' : '', h('span', { class: 'zone' }, h('bdi', { dir: 'ltr' }, z), i < zones.length - 1 ? sep.trim() : '')]);
+  }
+
+  function flagText(f, d, now) {
+    if (f === 'clock_skew') {
+      if (!hasSkew(d)) return t('fleet.flag.clock_skew');
+      const ms = Number(d.skew_ms);
+      return t(ms >= 0 ? 'fleet.flag.ahead' : 'fleet.flag.behind', { d: durationText(ms) });
+    }
+    if (f === 'not_synced') {
+      const last = lastSync(d);
+      if (!last) return t('fleet.flag.never');
+      const days = Math.floor((now - last) / DAY);
+      return t('fleet.flag.notSyncedFor', { d: days >= 1 ? unitText(days, 'day', 'long') : durationText(now - last) });
     }
     return null;
+  }
+
+  function flagEl(f, d, now) {
+    const text = flagText(f, d, now);
+    return h('span', { class: 'badge warn flag', 'data-flag': f }, text === null ? h('bdi', { dir: 'ltr' }, f) : text);
+  }
+
+  function skewEl(d) {
+    if (!hasSkew(d)) return h('span', { class: 'muted', title: t('fleet.skewUnknown') }, '—');
+    const ms = Number(d.skew_ms);
+    const off = (d.flags || []).includes('clock_skew');
+    const title = Math.abs(ms) < SEC ? t('fleet.skewNone') : t(ms >= 0 ? 'fleet.skewAhead' : 'fleet.skewBehind', { d: durationText(ms) });
+    return h('span', { class: 'skew' + (off ? ' off' : ''), title }, skewText(ms));
+  }
+
+  // Flagged tablets first, then the others, the revoked ones last; by
+  // label within each group.
+  function fleetRank(d) {
+    if (d.revoked) return 2;
+    return (d.flags || []).length ? 0 : 1;
+  }
+
+  function sortFleet(devices) {
+    const coll = new Intl.Collator(LOCALES[S.lang]);
+    return devices.slice().sort((a, b) => fleetRank(a) - fleetRank(b) || coll.compare(String(a.label || ''), String(b.label || '')) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   VIEWS.fleet = {
@@ -1257,46 +1334,44 @@
     draw(c) {
       const parts = [h('div', { class: 'view-head' },
         h('h1', { tabindex: '-1' }, t('fleet.title')),
-        c.state === 'ok' ? h('button', { type: 'button', class: 'secondary', onclick: () => route() }, t('reload')) : null)];
+        c.state === 'ok' ? h('button', { type: 'button', class: 'secondary', id: 'fleet-reload', onclick: () => route() }, t('reload')) : null)];
       if (c.state === 'forbidden') parts.push(h('p', null, t('fleet.forbidden')));
       else if (c.state === 'missing') parts.push(h('div', { class: 'notice', id: 'fleet-missing' }, h('p', null, t('fleet.missing'))));
-      else parts.push(h('p', { class: 'muted' }, t('fleet.intro')), fleetTable(c.body));
+      else parts.push(h('p', { class: 'muted' }, t(myScopes() === null ? 'fleet.introAdmin' : 'fleet.intro')), fleetTable(c.devices));
       return h('section', { class: 'view' }, parts);
     },
   };
 
-  function fleetFlag(f, d) {
-    if (f === 'clock_skew') return t('fleet.flag.clock_skew', { s: num(Math.round(Math.abs(Number(d.skew_ms || 0)) / 1000)) });
-    if (f === 'not_synced') return t('fleet.flag.not_synced');
-    return f;
-  }
-
-  function fleetTable(body) {
-    const rows = fleetRows(body);
-    if (!rows) return h('pre', { class: 'raw', dir: 'ltr' }, JSON.stringify(body, null, 2));
-    if (rows.length === 0) return h('p', { class: 'muted' }, t('fleet.empty'));
-    if (rows.every((d) => d && typeof d.id === 'string' && 'label' in d)) {
-      return h('table', { class: 'list', id: 'fleet-table' },
-        h('caption', { class: 'sr-only' }, t('fleet.title')),
-        h('thead', null, h('tr', null, ['fleet.label', 'col.scope', 'fleet.lastPush', 'fleet.lastPull', 'fleet.version', 'fleet.pushed', 'fleet.state']
-          .map((k) => h('th', { scope: 'col' }, t(k))))),
-        h('tbody', null, rows.map((d) => h('tr', { class: d.revoked ? 'revoked' : '' },
-          h('td', { 'data-label': t('fleet.label') }, h('bdi', { dir: 'auto', title: d.id }, d.label || shortId(d.id))),
-          h('td', { 'data-label': t('col.scope') }, (d.scopes || []).map((s, i) => [i ? ', ' : '', slug(s)])),
-          h('td', { 'data-label': t('fleet.lastPush') }, d.last_push ? timeEl(d.last_push) : h('span', { class: 'muted' }, t('fleet.never'))),
-          h('td', { 'data-label': t('fleet.lastPull') }, d.last_pull ? timeEl(d.last_pull) : h('span', { class: 'muted' }, t('fleet.never'))),
-          h('td', { 'data-label': t('fleet.version') }, d.app_version ? h('bdi', null, d.app_version) : h('span', { class: 'muted' }, '—')),
-          h('td', { 'data-label': t('fleet.pushed') }, num(Number(d.records_pushed || 0))),
-          h('td', { 'data-label': t('fleet.state') },
-            d.revoked ? h('span', { class: 'badge deleted' }, t('fleet.revoked')) : null,
-            (d.flags || []).map((f) => h('span', { class: 'badge warn' }, fleetFlag(f, d))),
-            !d.revoked && !(d.flags || []).length ? h('span', { class: 'badge review-approved' }, t('fleet.ok')) : null)))));
-    }
-    const cols = [];
-    for (const r of rows.slice(0, 50)) for (const k of Object.keys(r || {})) if (!cols.includes(k) && cols.length < 8) cols.push(k);
-    return h('table', { class: 'list', id: 'fleet-table' },
-      h('thead', null, h('tr', null, cols.map((k) => h('th', { scope: 'col' }, h('bdi', null, k))))),
-      h('tbody', null, rows.map((r) => h('tr', null, cols.map((k) => h('td', { 'data-label': k }, valueEl(r ? r[k] : null)))))));
+  function fleetTable(devices) {
+    if (devices.length === 0) return h('p', { class: 'summary', id: 'fleet-count' }, t('fleet.empty'));
+    const now = Date.now();
+    const rows = sortFleet(devices);
+    const flagged = rows.filter((d) => fleetRank(d) === 0).length;
+    const cols = ['fleet.label', 'fleet.scopes', 'fleet.lastPush', 'fleet.lastPull', 'fleet.version', 'fleet.skew', 'fleet.pushed', 'fleet.state'];
+    return [
+      h('p', { class: 'summary', id: 'fleet-count' }, t('fleet.count', { n: num(rows.length) }),
+        flagged ? [' · ', h('span', { class: 'attention' }, t('fleet.attention', { n: num(flagged) }))] : [' · ', t('fleet.allOk')]),
+      h('div', { class: 'table-wrap' }, h('table', { class: 'fleet', id: 'fleet-table' },
+        h('caption', { class: 'sr-only' }, t('fleet.caption')),
+        h('thead', null, h('tr', null, cols.map((k) => h('th', { scope: 'col' }, t(k))))),
+        h('tbody', null, rows.map((d) => {
+          const flags = d.revoked ? [] : (d.flags || []);
+          return h('tr', { 'data-device': d.id, class: [flags.length ? 'flagged' : '', d.revoked ? 'revoked' : ''].join(' ').trim() || null },
+            h('th', { scope: 'row', class: 'dev', 'data-label': t('fleet.label') },
+              h('bdi', { dir: 'auto', class: 'dev-label' }, d.label || t('fleet.noLabel')), ' ',
+              h('span', { class: 'dev-id' }, idEl(d.id))),
+            h('td', { class: 'scopes', 'data-label': t('fleet.scopes') }, zonesEl(d.scopes)),
+            h('td', { class: 'push', 'data-label': t('fleet.lastPush') }, whenEl(d.last_push, now)),
+            h('td', { class: 'pull', 'data-label': t('fleet.lastPull') }, whenEl(d.last_pull, now)),
+            h('td', { class: 'version', 'data-label': t('fleet.version') }, d.app_version ? h('bdi', { dir: 'ltr', class: 'app-version' }, d.app_version) : h('span', { class: 'muted', title: t('fleet.versionUnknown') }, '—')),
+            h('td', { class: 'skew-cell', 'data-label': t('fleet.skew') }, skewEl(d)),
+            h('td', { class: 'pushed', 'data-label': t('fleet.pushed') }, num(Number(d.records_pushed || 0))),
+            h('td', { class: 'state', 'data-label': t('fleet.state') }, h('span', { class: 'flags' },
+              d.revoked ? h('span', { class: 'badge deleted' }, t('fleet.revoked')) : null,
+              flags.map((f) => flagEl(f, d, now)),
+              !d.revoked && !flags.length ? h('span', { class: 'badge review-approved' }, t('fleet.ok')) : null)));
+        })))),
+    ];
   }
 
   // ---------------------------------------------------------------------
@@ -1349,16 +1424,15 @@
       return;
     }
     S.token = token;
-    try { S.me = JSON.parse(sessionStorage.getItem(ME_KEY) || 'null'); } catch (e) { S.me = null; }
     say(t('login.checking'));
     try {
-      S.role = await probeRole();
+      S.role = await loadMe();
       say('');
       showChrome();
       route();
     } catch (e) {
       logout(false);
-      alertError(e, t('login.refused'));
+      loginError(e);
     }
   }
 
