@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/syncproto/client"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Files in --dir.
@@ -128,7 +127,7 @@ func openClient(dir string, o client.Options) (*client.Client, error) {
 	switch {
 	case err == nil:
 		return cl, nil
-	case errors.Is(err, bolt.ErrTimeout):
+	case errors.Is(err, client.ErrInUse):
 		return nil, fmt.Errorf("the device file %s is in use by another command (a sync still running?); try again", dbPath(dir))
 	case errors.Is(err, client.ErrOtherDevice):
 		return nil, fmt.Errorf("the device file %s was made for another device than %s; use another --dir", dbPath(dir), o.Device)

@@ -104,6 +104,9 @@ var (
 	ErrBadOptions = errors.New("client: bad options")
 	// ErrOtherDevice is returned when the device file was made for another device.
 	ErrOtherDevice = errStoreDevice
+	// ErrInUse is returned when another process holds the device file
+	// (a sync still running) for more than a second.
+	ErrInUse = errors.New("client: the device file is in use by another process")
 )
 
 // Open opens (creating if needed) the device file at path and returns a

@@ -76,6 +76,9 @@ type deviceStore struct {
 // another process times out after a second).
 func openStore(path, device string) (*deviceStore, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("client: open device file %s: %w (%w)", path, ErrInUse, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("client: open device file %s: %w", path, err)
 	}
