@@ -95,7 +95,9 @@ func New(opt Options) *Server {
 	e.NoRoute(func(c *gin.Context) { s.fail(c, errNoRoute) })
 	e.NoMethod(func(c *gin.Context) { s.fail(c, errNoMethod) })
 
-	e.GET("/healthz", func(c *gin.Context) { writeJSON(c, http.StatusOK, gin.H{"status": "ok"}) })
+	healthz := func(c *gin.Context) { writeJSON(c, http.StatusOK, gin.H{"status": "ok"}) }
+	e.GET("/healthz", healthz)
+	e.HEAD("/healthz", healthz)
 	e.GET("/", gin.WrapH(console.Handler()))
 	e.GET("/console/*path", gin.WrapH(console.Handler()))
 
