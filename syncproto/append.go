@@ -13,11 +13,11 @@ import (
 // valid state need no escaping.
 func (s State) AppendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
-	b = appendPlain(b, s.ID)
+	b = AppendJSONString(b, s.ID)
 	b = append(b, `,"form":`...)
-	b = appendPlain(b, s.Form)
+	b = AppendJSONString(b, s.Form)
 	b = append(b, `,"scope":`...)
-	b = appendPlain(b, s.Scope)
+	b = AppendJSONString(b, s.Scope)
 	b = append(b, `,"clock":`...)
 	b = s.Clock.appendJSON(b)
 	b = append(b, `,"writes":[`...)
@@ -27,7 +27,7 @@ func (s State) AppendJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"by":`...)
-		b = appendPlain(b, w.By)
+		b = AppendJSONString(b, w.By)
 		b = append(b, `,"n":`...)
 		b = strconv.AppendUint(b, w.N, 10)
 		b = append(b, `,"at":`...)
@@ -42,7 +42,7 @@ func (s State) AppendJSON(b []byte) []byte {
 			if j > 0 {
 				b = append(b, ',')
 			}
-			b = appendPlain(b, n)
+			b = AppendJSONString(b, n)
 			b = append(b, ':')
 			b = append(b, w.Fields[n]...)
 		}
@@ -62,16 +62,17 @@ func (c Clock) appendJSON(b []byte) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendPlain(b, a)
+		b = AppendJSONString(b, a)
 		b = append(b, ':')
 		b = strconv.AppendUint(b, c[a], 10)
 	}
 	return append(b, '}')
 }
 
-// appendPlain appends s as a JSON string; it escapes only if s needs it
-// (never for the ids and names of a valid state).
-func appendPlain(b []byte, s string) []byte {
+// AppendJSONString appends s as a JSON string: as it is when it holds only
+// printable ASCII that needs no escape (ids, names, timestamps), else as
+// json.Marshal writes it.
+func AppendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f || c == '<' || c == '>' || c == '&' {
 			q, _ := json.Marshal(s)

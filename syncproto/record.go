@@ -150,26 +150,10 @@ func compact(v json.RawMessage) json.RawMessage {
 }
 
 // isCompact reports whether a JSON value has no white space outside its
-// strings: one pass, no allocation.
+// strings.
 func isCompact(v []byte) bool {
-	inString, escaped := false, false
-	for _, c := range v {
-		switch {
-		case inString:
-			if escaped {
-				escaped = false
-			} else if c == '\\' {
-				escaped = true
-			} else if c == '"' {
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			return false
-		}
-	}
-	return true
+	_, c := scanJSON(v)
+	return c
 }
 
 func isTrue(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "true" }

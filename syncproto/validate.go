@@ -112,7 +112,16 @@ func validateClock(where string, c Clock) error {
 func Depth(v []byte) int { return depth(v) }
 
 func depth(v []byte) int {
-	d, max := 0, 0
+	d, _ := scanJSON(v)
+	return d
+}
+
+// scanJSON walks a JSON text once, minding strings, and returns its deepest
+// nesting of arrays and objects and whether it has white space outside its
+// strings (if not, it is already compact).
+func scanJSON(v []byte) (maxDepth int, compact bool) {
+	d := 0
+	compact = true
 	inString, escaped := false, false
 	for _, c := range v {
 		switch {
@@ -128,14 +137,14 @@ func depth(v []byte) int {
 			inString = true
 		case c == '[' || c == '{':
 			d++
-			if d > max {
-				max = d
-			}
+			maxDepth = max(maxDepth, d)
 		case c == ']' || c == '}':
 			d--
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			compact = false
 		}
 	}
-	return max
+	return maxDepth, compact
 }
 
 // quoteName quotes an identifier for an error message, cut short so a

@@ -7,11 +7,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,77 +18,6 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
-
-// llStartServer starts the binary like StartServer, with extra serve
-// flags (StartServer takes none). Stop, Log, Do and the rest work on it;
-// Restart would drop the extra flags.
-func llStartServer(t testing.TB, dataDir string, extra ...string) *Server {
-	t.Helper()
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	tr.Proxy = nil
-	s := &Server{
-		DataDir:    dataDir,
-		AdminToken: "e2e-admin-" + randomHex(24),
-		log:        &logBuffer{},
-		client:     &http.Client{Transport: tr, Timeout: 60 * time.Second},
-	}
-	t.Cleanup(func() {
-		s.stop()
-		tr.CloseIdleConnections()
-		if t.Failed() {
-			t.Logf("server log (%s):\n%s", dataDir, tail(s.Log(), 8000))
-		}
-	})
-	var err error
-	for range 3 {
-		if err = llStart(s, freePort(t), extra); err == nil {
-			return s
-		}
-	}
-	t.Fatalf("starting the server with %v: %v\nlog:\n%s", extra, err, tail(s.Log(), 8000))
-	return nil
-}
-
-func llStart(s *Server, port int, extra []string) error {
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	fmt.Fprintf(s.log, "---- e2e: starting on %s with %v\n", addr, extra)
-	cmd := exec.Command(binPath, append([]string{"serve", "--addr", addr, "--data", s.DataDir}, extra...)...)
-	cmd.Env = append(os.Environ(), "FIELDSYNC_ADMIN_TOKEN="+s.AdminToken)
-	cmd.Stdout = s.log
-	cmd.Stderr = s.log
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	s.mu.Lock()
-	s.port, s.proc = port, p
-	s.mu.Unlock()
-	hc := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if p.exited() {
-			return fmt.Errorf("the server exited before answering /healthz: %v", p.err)
-		}
-		resp, err := hc.Get("http://" + addr + "/healthz")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			s.kill()
-			return fmt.Errorf("no 200 from /healthz within 10 s (last: %v)", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // llSecrets collects what must never reach the log. Each secret carries a
 // random tag of plain ASCII, so that it is found however the log escapes
@@ -139,7 +64,7 @@ func TestLogLeak(t *testing.T) {
 }
 
 func testLogLeak(t *testing.T, format string) {
-	s := llStartServer(t, filepath.Join(t.TempDir(), "data"), "--log-level", "debug", "--log-format", format)
+	s := StartServerArgs(t, filepath.Join(t.TempDir(), "data"), "--log-level", "debug", "--log-format", format)
 	var sec llSecrets
 	sec.token("the admin's token", s.AdminToken)
 	const scope, frm = "ll-scope", "ll-form"

@@ -2,11 +2,11 @@ package export
 
 import (
 	"bufio"
-	"encoding/json"
 	"io"
 	"strconv"
 
 	"github.com/fieldsync/fieldsync/internal/records"
+	sp "github.com/fieldsync/fieldsync/syncproto"
 )
 
 // JSONL writes one JSON object a line:
@@ -35,20 +35,19 @@ func (j *JSONL) Start(s records.ExportSnapshot) error {
 //
 // The line is assembled by hand: ids are UUIDs, form, scope and review are
 // [a-z0-9_-] names and updated_at a timestamp, none of which needs escaping,
-// and the values are already one JSON object as stored. Any other string is
-// quoted by strconv-compatible JSON quoting.
+// and the values are already one JSON object as stored.
 func (j *JSONL) Row(r *records.ExportRow) error {
 	b := j.buf[:0]
 	b = append(b, `{"id":`...)
-	b = appendString(b, r.ID)
+	b = sp.AppendJSONString(b, r.ID)
 	b = append(b, `,"form":`...)
-	b = appendString(b, r.Form)
+	b = sp.AppendJSONString(b, r.Form)
 	b = append(b, `,"scope":`...)
-	b = appendString(b, r.Scope)
+	b = sp.AppendJSONString(b, r.Scope)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, r.Seq, 10)
 	b = append(b, `,"updated_at":`...)
-	b = appendString(b, r.UpdatedAt)
+	b = sp.AppendJSONString(b, r.UpdatedAt)
 	b = append(b, `,"conflict":`...)
 	b = strconv.AppendBool(b, r.Conflict)
 	b = append(b, `,"values":`...)
@@ -58,27 +57,13 @@ func (j *JSONL) Row(r *records.ExportRow) error {
 		b = append(b, r.Values...)
 	}
 	b = append(b, `,"review":`...)
-	b = appendString(b, r.Review)
+	b = sp.AppendJSONString(b, r.Review)
 	b = append(b, `,"deleted":`...)
 	b = strconv.AppendBool(b, r.Deleted)
 	b = append(b, "}\n"...)
 	j.buf = b
 	_, err := j.w.Write(b)
 	return err
-}
-
-// appendString appends s as a JSON string: plain when it needs no escape,
-// else through encoding/json.
-func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 // Close flushes what is buffered. It returns the writer's error.

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"sort"
 	"strconv"
+
+	sp "github.com/fieldsync/fieldsync/syncproto"
 )
 
 // AppendJSON appends the entry's JSON, as encoding/json writes it, without
@@ -13,21 +15,21 @@ func (h *HistoryEntry) AppendJSON(b []byte) []byte {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, h.Seq, 10)
 	b = append(b, `,"received_at":`...)
-	b = appendJSONString(b, h.ReceivedAt)
+	b = sp.AppendJSONString(b, h.ReceivedAt)
 	b = append(b, `,"actor":`...)
-	b = appendJSONString(b, h.Actor)
+	b = sp.AppendJSONString(b, h.Actor)
 	if h.Batch != "" {
 		b = append(b, `,"batch":`...)
-		b = appendJSONString(b, h.Batch)
+		b = sp.AppendJSONString(b, h.Batch)
 	}
 	b = append(b, `,"kind":`...)
-	b = appendJSONString(b, h.Kind)
+	b = sp.AppendJSONString(b, h.Kind)
 	b = append(b, `,"fields":[`...)
 	for i, f := range h.Fields {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, f)
+		b = sp.AppendJSONString(b, f)
 	}
 	b = append(b, `],"values":{`...)
 	names := make([]string, 0, len(h.Values))
@@ -39,7 +41,7 @@ func (h *HistoryEntry) AppendJSON(b []byte) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, n)
+		b = sp.AppendJSONString(b, n)
 		b = append(b, ':')
 		b = append(b, h.Values[n]...)
 	}
@@ -53,29 +55,15 @@ func (h *HistoryEntry) AppendJSON(b []byte) []byte {
 	b = strconv.AppendBool(b, h.MergedConcurrent)
 	if h.Note != "" {
 		b = append(b, `,"note":`...)
-		b = appendJSONString(b, h.Note)
+		b = sp.AppendJSONString(b, h.Note)
 	}
 	if h.ActorName != "" {
 		b = append(b, `,"actor_name":`...)
-		b = appendJSONString(b, h.ActorName)
+		b = sp.AppendJSONString(b, h.ActorName)
 	}
 	if h.ActorRole != "" {
 		b = append(b, `,"actor_role":`...)
-		b = appendJSONString(b, h.ActorRole)
+		b = sp.AppendJSONString(b, h.ActorRole)
 	}
 	return append(b, '}')
-}
-
-// appendJSONString appends s as a JSON string: as it is when it needs no
-// escape, else through encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }

@@ -139,11 +139,18 @@ func (s *Store) Path() string { return s.db.Path() }
 // Update runs fn in one write transaction, committed and synced to disk
 // before it returns. An error from fn rolls everything back.
 func (s *Store) Update(ctx context.Context, fn func(records.Tx) error) error {
+	return s.update(ctx, s.db.Update, fn)
+}
+
+// update runs fn through one of bbolt's write paths (Update, or Batch for
+// group commit), closing the transaction's change log before commit and
+// timing the commit.
+func (s *Store) update(ctx context.Context, run func(func(*bolt.Tx) error) error, fn func(records.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	start := time.Now()
-	err := s.db.Update(func(btx *bolt.Tx) error {
+	err := run(func(btx *bolt.Tx) error {
 		t := newTx(btx)
 		if err := fn(t); err != nil {
 			return err
@@ -160,21 +167,7 @@ func (s *Store) Update(ctx context.Context, fn func(records.Tx) error) error {
 // share (bbolt's DB.Batch): one commit and one fsync for all of them, each
 // answered after it. fn may run more than once (see records.Store).
 func (s *Store) UpdateGrouped(ctx context.Context, fn func(records.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	start := time.Now()
-	err := s.db.Batch(func(btx *bolt.Tx) error {
-		t := newTx(btx)
-		if err := fn(t); err != nil {
-			return err
-		}
-		return t.finish()
-	})
-	if err == nil && s.onCommit != nil {
-		s.onCommit(time.Since(start))
-	}
-	return err
+	return s.update(ctx, s.db.Batch, fn)
 }
 
 // CountConflicts returns how many records hold a conflict.
