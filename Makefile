@@ -9,7 +9,7 @@ FUZZTIME ?= 30s
 # Fuzz targets, as package:Target.
 FUZZ_TARGETS := ./syncproto:FuzzDecodePush ./syncproto:FuzzJoin ./syncproto:FuzzCanonical ./internal/records:FuzzParseCursor
 
-.PHONY: build run test vet fmt-check deps-check bench fuzz fuzz-smoke crashtest demo clean
+.PHONY: build run test vet lint fmt-check deps-check bench fuzz fuzz-smoke crashtest demo clean
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./server/cmd/fieldsync
@@ -18,12 +18,16 @@ run: build
 	$(BIN) serve --addr $(ADDR) --data $(DATA)
 
 ## test: formatting, vet, the dependency direction, and the whole suite with the race detector.
-test: fmt-check vet deps-check
+test: fmt-check vet lint deps-check
 	$(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz-smoke
 
 vet:
 	$(GO) vet ./...
+
+## lint: staticcheck, pinned, fetched through the Go module proxy.
+lint:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -67,7 +67,7 @@ func setupNew(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 func setupSet(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 	return func(ctx context.Context, args []string) error {
 		if len(args) == 0 {
-			return errors.New("usage: set ID FIELD=VALUE ...")
+			return errors.New("usage: set ID FIELD=VALUE [FIELD=VALUE]")
 		}
 		fields, err := parseFields(args[1:])
 		if err != nil {

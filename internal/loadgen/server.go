@@ -131,16 +131,6 @@ func (s *server) stop() error {
 	return s.stopErr
 }
 
-// exited reports whether the server process has ended.
-func (s *server) exited() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
-}
-
 func (s *server) pid() int { return s.cmd.Process.Pid }
 
 // dbBytes is the size of the files in the data directory.

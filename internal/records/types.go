@@ -28,8 +28,6 @@ type Stored struct {
 	// Summary is what exports need, computed when the record is written;
 	// a store computes it itself when it is nil.
 	Summary *Summary
-	// RawState is State's wire JSON as stored, set when read from a store.
-	RawState []byte
 }
 
 // Summary is what reading a record for an export needs, so that exports do

@@ -111,8 +111,7 @@ func decodeRecord(v []byte) (*records.Stored, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &records.Stored{Seq: uint64(h.seq), CreatedAt: fromMs(h.created), UpdatedAt: fromMs(h.updated), ConflictSince: fromMs(h.conflictSince),
-		RawState: append([]byte(nil), h.state...)}
+	st := &records.Stored{Seq: uint64(h.seq), CreatedAt: fromMs(h.created), UpdatedAt: fromMs(h.updated), ConflictSince: fromMs(h.conflictSince)}
 	sum := h.summary(true)
 	st.Summary = &sum
 	if err := json.Unmarshal(h.state, &st.State); err != nil {

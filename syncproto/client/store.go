@@ -9,6 +9,7 @@ import (
 
 	sp "github.com/fieldsync/fieldsync/syncproto"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // The device store is the tablet's own bbolt file. It is the only file of
@@ -76,7 +77,7 @@ type deviceStore struct {
 // another process times out after a second).
 func openStore(path, device string) (*deviceStore, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("client: open device file %s: %w (%w)", path, ErrInUse, err)
 	}
 	if err != nil {
