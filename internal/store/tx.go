@@ -17,8 +17,18 @@ type tx struct {
 	lastSeq  uint64 // the database's last seq, as this transaction leaves it
 }
 
+// appendFill is the fill percent of buckets whose keys mostly grow (the
+// change feed and its log by seq, records by time-ordered UUIDv7): pages
+// split near full instead of in halves, so the file stays dense.
+const appendFill = 0.9
+
 func newTx(btx *bolt.Tx) *tx {
 	t := &tx{btx: btx}
+	if btx.Writable() {
+		for _, name := range [][]byte{bChanges, bTxLog, bRecords, bQuarantine} {
+			btx.Bucket(name).FillPercent = appendFill
+		}
+	}
 	if v := btx.Bucket(bMeta).Get(kLastSeq); v != nil {
 		t.lastSeq = binary.BigEndian.Uint64(v)
 	}
