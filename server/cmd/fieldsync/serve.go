@@ -42,6 +42,7 @@ type Config struct {
 	MaxSkew           time.Duration
 	StaleDays         int
 	MemoryLimit       string
+	DebugAddr         string
 }
 
 func defaultConfig() Config {
@@ -69,6 +70,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.RateBurst, "rate-burst", cfg.RateBurst, "requests one token may send at once above its rate")
 	fs.DurationVar(&cfg.MaxSkew, "max-skew", cfg.MaxSkew, "flag devices whose clock is further than this from the server's")
 	fs.IntVar(&cfg.StaleDays, "stale-days", cfg.StaleDays, "flag devices that have not synced for this many days")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", cfg.DebugAddr, "if set (e.g. 127.0.0.1:6060), serve Go's pprof profiles there, apart from the API; keep it on loopback")
 	fs.StringVar(&cfg.MemoryLimit, "memory-limit", cfg.MemoryLimit, "soft memory limit for the Go runtime (e.g. 256MiB, 1GiB; 0 for none); GOMEMLIMIT in the environment wins")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -133,6 +135,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if cfg.DebugAddr != "" {
+		if err := serveDebug(cfg.DebugAddr, log); err != nil {
+			return err
+		}
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
