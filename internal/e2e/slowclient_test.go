@@ -35,11 +35,12 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	defer slowBody.Close()
 	fmt.Fprintf(slowBody, "POST /v1/sync/push HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Length: 100000\r\n\r\n{", addr, token)
 
-	// Others are served meanwhile.
+	// Others are served meanwhile, long before the slow ones are cut off
+	// (the bound is loose: it tells "served" from "held up", not speed).
 	for i := 0; i < 5; i++ {
 		start := time.Now()
 		resp, _ := srv.Do(t, "GET", "/v1/sync/pull", token, nil, nil)
-		if resp.StatusCode != http.StatusOK || time.Since(start) > 500*time.Millisecond {
+		if resp.StatusCode != http.StatusOK || time.Since(start) > 5*time.Second {
 			t.Fatalf("pull while slow clients hang: %d after %v", resp.StatusCode, time.Since(start))
 		}
 	}
@@ -67,6 +68,7 @@ func TestRateLimitPerToken(t *testing.T) {
 	_, calm := srv.Enroll(t, "calm tablet", "guelmim-oued-noun")
 
 	limited := 0
+	start := time.Now()
 	for i := 0; i < 20; i++ {
 		resp, body := srv.Do(t, "GET", "/v1/sync/pull", looping, nil, nil)
 		switch resp.StatusCode {
@@ -81,8 +83,11 @@ func TestRateLimitPerToken(t *testing.T) {
 			t.Fatalf("pull %d: %d %s", i, resp.StatusCode, body)
 		}
 	}
-	if limited < 10 {
-		t.Errorf("%d of 20 quick requests were limited with a burst of 5", limited)
+	// At most the burst plus what refilled meanwhile may pass, whatever the
+	// machine's speed.
+	allowed := 5 + int(time.Since(start).Seconds()*2) + 1
+	if limited < 20-allowed || limited == 0 {
+		t.Errorf("%d of 20 requests were limited in %v with rate 2/s and burst 5 (at most %d may pass)", limited, time.Since(start), allowed)
 	}
 	if resp, body := srv.Do(t, "GET", "/v1/sync/pull", calm, nil, nil); resp.StatusCode != http.StatusOK {
 		t.Errorf("another token was limited too: %d %s", resp.StatusCode, body)
