@@ -89,7 +89,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	}
 }
 
-func do(t *testing.T, method, url, token string, body []byte, want int) []byte {
+func do(t testing.TB, method, url, token string, body []byte, want int) []byte {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
 	if token != "" {
