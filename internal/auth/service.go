@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"time"
+	"unicode/utf8"
 
 	sp "github.com/fieldsync/fieldsync/syncproto"
 	"github.com/google/uuid"
@@ -89,8 +90,8 @@ func (s *Service) NewAccount(role Role, name string, scopes []string, token stri
 	if !role.Valid() {
 		return nil, "", sp.Errorf(sp.CodeBadRequest, "role: must be device, supervisor, hq or admin")
 	}
-	if name == "" || len(name) > MaxNameLen {
-		return nil, "", sp.Errorf(sp.CodeBadRequest, "name: 1 to %d bytes", MaxNameLen)
+	if len(name) > MaxNameLen || !utf8.ValidString(name) {
+		return nil, "", sp.Errorf(sp.CodeBadRequest, "name: at most %d bytes of UTF-8", MaxNameLen)
 	}
 	if len(scopes) > MaxScopes {
 		return nil, "", sp.Errorf(sp.CodeBadRequest, "scopes: at most %d", MaxScopes)
@@ -118,6 +119,9 @@ func (s *Service) NewAccount(role Role, name string, scopes []string, token stri
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, "", err
+	}
+	if name == "" { // a label is for people; without one, the role and the id's end
+		name = string(role) + " " + id.String()[len(id.String())-6:]
 	}
 	a := &Account{ID: id.String(), Role: role, Name: name, Scopes: clean, CreatedAt: s.now().UTC(), TokenHash: hash}
 	return a, token, nil
