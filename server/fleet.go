@@ -37,5 +37,12 @@ func (s *Server) fleetView(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, gin.H{"devices": s.fleet.View(a, accounts, s.fleetThresholds, s.now())})
+	now := s.now()
+	th := s.fleetThresholds.WithDefaults()
+	writeJSON(c, http.StatusOK, gin.H{
+		"devices":     s.fleet.View(a, accounts, th, now),
+		"server_time": now.UTC().Format("2006-01-02T15:04:05.000Z"),
+		"max_skew_ms": th.MaxSkew.Milliseconds(),
+		"stale_days":  th.StaleDays,
+	})
 }

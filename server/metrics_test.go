@@ -79,13 +79,19 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 
 	// The fleet view saw the device's push and pull.
 	var fv struct {
-		Devices []fleet.DeviceView `json:"devices"`
+		Devices    []fleet.DeviceView `json:"devices"`
+		ServerTime string             `json:"server_time"`
+		MaxSkewMs  int64              `json:"max_skew_ms"`
+		StaleDays  int                `json:"stale_days"`
 	}
 	if err := json.Unmarshal(do(t, "GET", ts.URL+"/v1/admin/devices", adminTok, nil, 200), &fv); err != nil {
 		t.Fatal(err)
 	}
 	if len(fv.Devices) != 1 || fv.Devices[0].RecordsPushed != 3 || fv.Devices[0].LastPush == "" || fv.Devices[0].LastPull == "" {
 		t.Errorf("fleet view = %+v", fv.Devices)
+	}
+	if fv.ServerTime == "" || fv.MaxSkewMs != 120000 || fv.StaleDays != 3 {
+		t.Errorf("fleet thresholds = %q %d %d", fv.ServerTime, fv.MaxSkewMs, fv.StaleDays)
 	}
 }
 

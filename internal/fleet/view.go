@@ -13,6 +13,17 @@ type Thresholds struct {
 	StaleDays int           // flag a device that has not synced for this many days (default 3)
 }
 
+// WithDefaults fills in the zero thresholds: 2 minutes of skew, 3 days.
+func (th Thresholds) WithDefaults() Thresholds {
+	if th.MaxSkew <= 0 {
+		th.MaxSkew = 2 * time.Minute
+	}
+	if th.StaleDays <= 0 {
+		th.StaleDays = 3
+	}
+	return th
+}
+
 // DeviceView is one device as the fleet view shows it.
 type DeviceView struct {
 	ID            string   `json:"id"`
@@ -39,12 +50,7 @@ func stamp(t time.Time) string {
 // View lists the devices the caller may see (admins: all; supervisors and
 // HQ: those sharing a scope with them), with their figures and flags.
 func (t *Tracker) View(caller *auth.Account, accounts []*auth.Account, th Thresholds, now time.Time) []DeviceView {
-	if th.MaxSkew <= 0 {
-		th.MaxSkew = 2 * time.Minute
-	}
-	if th.StaleDays <= 0 {
-		th.StaleDays = 3
-	}
+	th = th.WithDefaults()
 	out := []DeviceView{}
 	for _, a := range accounts {
 		if !a.IsDevice() || !visible(caller, a) {
