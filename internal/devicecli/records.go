@@ -125,26 +125,17 @@ func setupDelete(fs *flag.FlagSet, e *env) func(context.Context, []string) error
 	}
 }
 
-// siblingView is one sibling of a conflicted field, as supervisors' views
-// show them (PROTOCOL.md §1).
-type siblingView struct {
-	V  json.RawMessage `json:"v"`
-	By string          `json:"by"`
-	N  uint64          `json:"n"`
-	At int64           `json:"at"`
-}
-
 // recordView is `show --json`.
 type recordView struct {
-	ID        string                     `json:"id"`
-	Form      string                     `json:"form"`
-	Scope     string                     `json:"scope"`
-	Values    map[string]json.RawMessage `json:"values"`
-	Conflicts map[string][]siblingView   `json:"conflicts"`
-	Deleted   bool                       `json:"deleted"`
-	Review    *client.Review             `json:"review"`
-	Dirty     []string                   `json:"dirty"`
-	Clock     sp.Clock                   `json:"clock"`
+	ID        string                      `json:"id"`
+	Form      string                      `json:"form"`
+	Scope     string                      `json:"scope"`
+	Values    map[string]json.RawMessage  `json:"values"`
+	Conflicts map[string][]sp.SiblingView `json:"conflicts"`
+	Deleted   bool                        `json:"deleted"`
+	Review    *client.Review              `json:"review"`
+	Dirty     []string                    `json:"dirty"`
+	Clock     sp.Clock                    `json:"clock"`
 }
 
 func setupShow(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
@@ -188,16 +179,16 @@ func viewOf(cl *client.Client, id string) (*recordView, error) {
 		return nil, notFound(id)
 	}
 	s := list[i]
-	v := &recordView{ID: s.ID, Form: s.Form, Scope: s.Scope, Values: s.Values, Conflicts: map[string][]siblingView{},
+	v := &recordView{ID: s.ID, Form: s.Form, Scope: s.Scope, Values: s.Values, Conflicts: map[string][]sp.SiblingView{},
 		Deleted: s.Deleted, Review: s.Review, Dirty: nonNil(s.Dirty), Clock: rec.Clock}
 	for _, f := range s.Conflicts {
 		sibs := rec.Fields[f]
 		if len(sibs) == 0 {
 			continue
 		}
-		out := make([]siblingView, 0, len(sibs))
+		out := make([]sp.SiblingView, 0, len(sibs))
 		for _, sb := range sibs {
-			out = append(out, siblingView{V: sb.Value, By: sb.By, N: sb.N, At: sb.At})
+			out = append(out, sp.SiblingView{V: sb.Value, By: sb.By, N: sb.N, At: sb.At})
 		}
 		// The visible value (last writer wins) first, then the others.
 		w := sp.Winner(sibs)
