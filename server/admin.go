@@ -93,6 +93,14 @@ type accountView struct {
 	Revoked   bool     `json:"revoked"`
 }
 
+func newAccountView(a *auth.Account) accountView {
+	scopes := a.Scopes
+	if scopes == nil {
+		scopes = []string{}
+	}
+	return accountView{ID: a.ID, Role: string(a.Role), Name: a.Name, Scopes: scopes, CreatedAt: sp.Timestamp(a.CreatedAt), Revoked: a.Revoked}
+}
+
 // listAccounts is GET /v1/admin/accounts (an extension).
 func (s *Server) listAccounts(c *gin.Context) {
 	list, err := s.auth.Accounts(c.Request.Context())
@@ -102,7 +110,7 @@ func (s *Server) listAccounts(c *gin.Context) {
 	}
 	out := make([]accountView, 0, len(list))
 	for _, a := range list {
-		out = append(out, accountView{ID: a.ID, Role: string(a.Role), Name: a.Name, Scopes: a.Scopes, CreatedAt: a.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z"), Revoked: a.Revoked})
+		out = append(out, newAccountView(a))
 	}
 	writeJSON(c, http.StatusOK, gin.H{"accounts": out})
 }
@@ -148,7 +156,5 @@ func (s *Server) applyQuarantined(c *gin.Context) {
 // whoami is GET /v1/whoami (an extension): the caller's own account, so a
 // client can show who is logged in and which scopes they hold.
 func (s *Server) whoami(c *gin.Context) {
-	a := accountOf(c)
-	writeJSON(c, http.StatusOK, accountView{ID: a.ID, Role: string(a.Role), Name: a.Name, Scopes: a.Scopes,
-		CreatedAt: a.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z"), Revoked: a.Revoked})
+	writeJSON(c, http.StatusOK, newAccountView(accountOf(c)))
 }

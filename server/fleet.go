@@ -41,7 +41,7 @@ func (s *Server) fleetView(c *gin.Context) {
 	th := s.fleetThresholds.WithDefaults()
 	writeJSON(c, http.StatusOK, gin.H{
 		"devices":     s.fleet.View(a, accounts, th, now),
-		"server_time": now.UTC().Format("2006-01-02T15:04:05.000Z"),
+		"server_time": sp.Timestamp(now),
 		"max_skew_ms": th.MaxSkew.Milliseconds(),
 		"stale_days":  th.StaleDays,
 	})

@@ -69,13 +69,19 @@ func DecodeItem(raw json.RawMessage) (State, error) {
 	if err != nil {
 		return s, err
 	}
-	if len(s.Writes) == 0 {
-		if err := Validate(s); err != nil {
-			return s, err
-		}
-		return s, Errorf(CodeInvalidRecord, "writes: an item must carry at least one write")
+	return s, ValidateItem(s)
+}
+
+// ValidateItem is Validate for a push item, which must also carry at least
+// one write. It returns Validate's errors first.
+func ValidateItem(s State) error {
+	if err := Validate(s); err != nil {
+		return err
 	}
-	return s, Validate(s)
+	if len(s.Writes) == 0 {
+		return Errorf(CodeInvalidRecord, "writes: an item must carry at least one write")
+	}
+	return nil
 }
 
 // ParseItem decodes one push item without validating it. It returns an

@@ -1,6 +1,9 @@
 package syncproto
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
 // PushRequest is the body of POST /v1/sync/push. Records stay raw until each
 // is decoded on its own, so that one malformed item is rejected (and kept in
@@ -61,3 +64,10 @@ const (
 	// HeaderAppVersion carries the client app's version.
 	HeaderAppVersion = "X-App-Version"
 )
+
+// TimeFormat is how server times go on the wire (received_at, detected_at,
+// updated_at): RFC 3339 UTC with milliseconds (PROTOCOL.md §7).
+const TimeFormat = "2006-01-02T15:04:05.000Z"
+
+// Timestamp formats a server time for the wire.
+func Timestamp(t time.Time) string { return t.UTC().Format(TimeFormat) }

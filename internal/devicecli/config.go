@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	sp "github.com/fieldsync/fieldsync/syncproto"
 	"github.com/fieldsync/fieldsync/syncproto/client"
 )
 
@@ -135,4 +136,4 @@ func openClient(dir string, o client.Options) (*client.Client, error) {
 	return nil, fmt.Errorf("open the device file: %w", err)
 }
 
-func nowStamp() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000Z") }
+func nowStamp() string { return sp.Timestamp(time.Now()) }

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	sp "github.com/fieldsync/fieldsync/syncproto"
 	"github.com/fieldsync/fieldsync/syncproto/client"
 )
 
@@ -40,7 +41,7 @@ func display(raw json.RawMessage) string {
 
 // msTime formats a write's at (unix ms) as RFC 3339 UTC with milliseconds.
 func msTime(ms int64) string {
-	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")
+	return sp.Timestamp(time.UnixMilli(ms))
 }
 
 // flagsOf are a record's flags in the list: conflict, deleted, dirty,

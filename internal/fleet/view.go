@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/auth"
+	sp "github.com/fieldsync/fieldsync/syncproto"
 )
 
 // Thresholds flag devices that need attention.
@@ -38,13 +39,11 @@ type DeviceView struct {
 	Flags         []string `json:"flags"` // "clock_skew", "not_synced"
 }
 
-const timeFormat = "2006-01-02T15:04:05.000Z"
-
 func stamp(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.UTC().Format(timeFormat)
+	return sp.Timestamp(t)
 }
 
 // View lists the devices the caller may see (admins: all; supervisors and

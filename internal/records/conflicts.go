@@ -45,14 +45,11 @@ type ConflictPage struct {
 	Next      string          `json:"next"`
 }
 
-// canSupervise reports whether the account may see the conflict queue.
-func canSupervise(a *auth.Account) bool { return a.Role != auth.RoleDevice }
-
 // Conflicts lists records holding a conflict in the caller's scopes, oldest
 // first. It returns an *sp.Error with CodeForbidden for a device and
 // CodeBadRequest for a bad filter, limit or page token.
 func (s *Service) Conflicts(ctx context.Context, caller *auth.Account, q ConflictQuery) (*ConflictPage, error) {
-	if !canSupervise(caller) {
+	if !canRead(caller) {
 		return nil, sp.Errorf(sp.CodeForbidden, "devices do not see the conflict queue")
 	}
 	if q.Limit < 1 || q.Limit > 1000 {
@@ -113,7 +110,7 @@ func conflictEntry(st *Stored, names *nameCache) (*ConflictEntry, error) {
 	e := &ConflictEntry{
 		Record: st.State.ID, Form: st.State.Form, Scope: st.State.Scope, Kind: "fields",
 		Fields: map[string][]SiblingInfo{}, Visible: map[string]json.RawMessage{},
-		Clock: st.State.Clock, DetectedAt: Timestamp(st.ConflictSince), Seq: st.Seq,
+		Clock: st.State.Clock, DetectedAt: sp.Timestamp(st.ConflictSince), Seq: st.Seq,
 	}
 	if len(a.DeleteEdit) > 0 {
 		e.Kind = "delete_edit"

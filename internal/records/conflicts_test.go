@@ -75,8 +75,8 @@ func TestConflictQueue(t *testing.T) {
 	if e.Kind != "fields" || e.Form != "assessment" || e.Scope != "north" || e.Seq != view.Seq || !e.Clock.Equal(view.Record.Clock) {
 		t.Errorf("entry = %+v, want kind fields, assessment/north, the record's seq %d and clock %v", e, view.Seq, view.Record.Clock)
 	}
-	if e.DetectedAt != records.Timestamp(detected1) {
-		t.Errorf("detected_at = %s, want %s", e.DetectedAt, records.Timestamp(detected1))
+	if e.DetectedAt != sp.Timestamp(detected1) {
+		t.Errorf("detected_at = %s, want %s", e.DetectedAt, sp.Timestamp(detected1))
 	}
 	if got := sortedKeys(e.Fields); !slices.Equal(got, []string{"monthly_income_mad"}) {
 		t.Fatalf("fields = %v, want [monthly_income_mad]", got)

@@ -78,7 +78,7 @@ func (s *Service) Export(ctx context.Context, caller *auth.Account, q ExportQuer
 		}
 		start, lastLog := time.Now(), time.Now()
 		row := &ExportRow{}
-		err = tx.Rows(func(r *Row) (bool, error) {
+		err = tx.Rows("", func(r *Row) (bool, error) {
 			if (q.Scope != "" && r.Scope != q.Scope) || (q.Form != "" && r.Form != q.Form) {
 				return true, nil
 			}
@@ -88,7 +88,7 @@ func (s *Service) Export(ctx context.Context, caller *auth.Account, q ExportQuer
 			if q.Review != "" && r.Summary.Review != q.Review {
 				return true, nil
 			}
-			*row = ExportRow{ID: r.ID, Form: r.Form, Scope: r.Scope, Seq: r.Seq, UpdatedAt: Timestamp(r.UpdatedAt),
+			*row = ExportRow{ID: r.ID, Form: r.Form, Scope: r.Scope, Seq: r.Seq, UpdatedAt: sp.Timestamp(r.UpdatedAt),
 				Conflict: r.Summary.Conflict, Deleted: r.Summary.Deleted, Review: r.Summary.Review, Values: r.Summary.Values}
 			if err := w.Row(row); err != nil {
 				return false, err

@@ -57,18 +57,22 @@ func (s *Service) List(ctx context.Context, caller *auth.Account, q ListQuery) (
 	}
 	page := &ListPage{Records: []ListEntry{}}
 	err := s.store.View(ctx, func(tx ReadTx) error {
-		return tx.Records(q.After, func(st *Stored) (bool, error) {
+		// Filters read the stored summaries; only the records listed are
+		// decoded.
+		return tx.Rows(q.After, func(r *Row) (bool, error) {
 			if len(page.Records) == q.Limit {
 				page.Next = page.Records[len(page.Records)-1].ID
 				return false, nil
 			}
-			if !caller.InScope(st.State.Scope) || (q.Scope != "" && st.State.Scope != q.Scope) || (q.Form != "" && st.State.Form != q.Form) {
+			if !caller.InScope(r.Scope) || (q.Scope != "" && r.Scope != q.Scope) || (q.Form != "" && r.Form != q.Form) ||
+				(q.Review != "" && r.Summary.Review != q.Review) {
 				return true, nil
+			}
+			st, err := tx.Record(r.ID)
+			if err != nil || st == nil {
+				return err == nil, err
 			}
 			v := NewView(st)
-			if q.Review != "" && reviewOf(v) != q.Review {
-				return true, nil
-			}
 			page.Records = append(page.Records, ListEntry{
 				ID: st.State.ID, Form: st.State.Form, Scope: st.State.Scope, Seq: st.Seq, UpdatedAt: v.UpdatedAt,
 				Review: v.Review, Conflict: v.ConflictKind != "", Deleted: v.Deleted, Values: v.Values,
@@ -80,11 +84,4 @@ func (s *Service) List(ctx context.Context, caller *auth.Account, q ListQuery) (
 		return nil, err
 	}
 	return page, nil
-}
-
-func reviewOf(v *View) string {
-	if v.Review == nil || v.Review.State == "" {
-		return ReviewReceived
-	}
-	return v.Review.State
 }

@@ -69,12 +69,7 @@ func decodeItem(raw json.RawMessage) decodedItem {
 	st, err := sp.ParseItem(raw)
 	it := decodedItem{raw: raw, state: st, parsed: err == nil, err: err}
 	if err == nil {
-		if len(st.Writes) == 0 {
-			it.err = sp.Errorf(sp.CodeInvalidRecord, "writes: an item must carry at least one write")
-		}
-		if verr := sp.Validate(st); verr != nil {
-			it.err = verr
-		}
+		it.err = sp.ValidateItem(st)
 	}
 	return it
 }
@@ -187,7 +182,7 @@ func (s *Service) applyItem(tx Tx, it decodedItem, device, batch string, skipFor
 	}
 	h := newHistory(old, merged, device, batch, KindPush, concurrent)
 	h.Seq = next.Seq
-	h.ReceivedAt = Timestamp(next.UpdatedAt)
+	h.ReceivedAt = sp.Timestamp(next.UpdatedAt)
 	if err := tx.AppendHistory(next.State.ID, h); err != nil {
 		return sp.PushResult{}, err
 	}
@@ -305,7 +300,7 @@ func quarantine(tx Tx, raw json.RawMessage, res sp.PushResult, device, batch str
 	if err != nil {
 		return err
 	}
-	q := &QuarantineEntry{ID: id.String(), Record: res.ID, Device: device, Batch: batch, ReceivedAt: Timestamp(now), Error: res.Error}
+	q := &QuarantineEntry{ID: id.String(), Record: res.ID, Device: device, Batch: batch, ReceivedAt: sp.Timestamp(now), Error: res.Error}
 	// Kept as JSON when it nests no deeper than a value may plus the
 	// item's own levels, so the quarantine list stays readable by any JSON
 	// parser; deeper items are kept as their text.

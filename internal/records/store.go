@@ -51,12 +51,10 @@ type ReadTx interface {
 	// the start), until fn returns false or an error. pos is the entry's
 	// position, to resume after it.
 	Conflicts(after []byte, fn func(pos []byte, id string) (bool, error)) error
-	// Rows calls fn for each record's row (no state) in id order, until fn
-	// returns false or an error.
-	Rows(fn func(*Row) (bool, error)) error
-	// Records calls fn for each record in id order, starting after the id
-	// after (empty: from the start), until fn returns false or an error.
-	Records(after string, fn func(*Stored) (bool, error)) error
+	// Rows calls fn for each record's row (no state) in id order, starting
+	// after the id after (empty: from the start), until fn returns false or
+	// an error.
+	Rows(after string, fn func(*Row) (bool, error)) error
 	// FieldNames returns, sorted, every non-reserved field name ever
 	// stored in records of form (every form when form is empty).
 	FieldNames(form string) ([]string, error)

@@ -8,13 +8,6 @@ import (
 	sp "github.com/fieldsync/fieldsync/syncproto"
 )
 
-// TimeFormat is how server times go on the wire: RFC 3339 UTC with
-// milliseconds (PROTOCOL.md §7).
-const TimeFormat = "2006-01-02T15:04:05.000Z"
-
-// Timestamp formats a server time for the wire.
-func Timestamp(t time.Time) string { return t.UTC().Format(TimeFormat) }
-
 // Stored is a record as the server keeps it: its merged state and the
 // server's bookkeeping.
 type Stored struct {

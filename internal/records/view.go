@@ -38,7 +38,7 @@ func NewView(st *Stored) *View {
 		Record: st.State, Seq: st.Seq, Deleted: a.Deleted,
 		Values:    map[string]json.RawMessage{},
 		Conflicts: map[string][]sp.SiblingView{},
-		UpdatedAt: Timestamp(st.UpdatedAt), CreatedAt: Timestamp(st.CreatedAt),
+		UpdatedAt: sp.Timestamp(st.UpdatedAt), CreatedAt: sp.Timestamp(st.CreatedAt),
 	}
 	for name, val := range a.Visible {
 		if !sp.IsReserved(name) {
@@ -61,7 +61,7 @@ func NewView(st *Stored) *View {
 		v.ConflictKind = "fields"
 	}
 	if !st.ConflictSince.IsZero() {
-		v.ConflictSince = Timestamp(st.ConflictSince)
+		v.ConflictSince = sp.Timestamp(st.ConflictSince)
 	}
 	if raw, ok := a.Visible[sp.FieldReview]; ok {
 		var rv Review

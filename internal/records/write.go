@@ -34,7 +34,7 @@ func (s *Service) supervisorWrite(tx Tx, prev *Stored, user *auth.Account, field
 		return nil, err
 	}
 	h := newHistory(old, merged, user.ID, "", kind, false)
-	h.Seq, h.ReceivedAt, h.Note = next.Seq, Timestamp(next.UpdatedAt), note
+	h.Seq, h.ReceivedAt, h.Note = next.Seq, sp.Timestamp(next.UpdatedAt), note
 	if err := tx.AppendHistory(next.State.ID, h); err != nil {
 		return nil, err
 	}

@@ -31,29 +31,6 @@ func (t *tx) Conflicts(after []byte, fn func(pos []byte, id string) (bool, error
 	return nil
 }
 
-// Records implements records.ReadTx.
-func (t *tx) Records(after string, fn func(*records.Stored) (bool, error)) error {
-	c := t.btx.Bucket(bRecords).Cursor()
-	k, v := c.First()
-	if ak, ok := idKey(after); ok {
-		k, v = c.Seek(ak)
-		if k != nil && bytes.Equal(k, ak) {
-			k, v = c.Next()
-		}
-	}
-	for ; k != nil; k, v = c.Next() {
-		st, err := decodeRecord(v)
-		if err != nil {
-			return err
-		}
-		more, err := fn(st)
-		if err != nil || !more {
-			return err
-		}
-	}
-	return nil
-}
-
 // indexFieldNames remembers every non-reserved field name stored for a
 // form, so a CSV export knows its columns before its first row. Keys are
 // form, a zero byte, and the name.
@@ -104,10 +81,17 @@ func (t *tx) FieldNames(form string) ([]string, error) {
 }
 
 // Rows implements records.ReadTx: it reads records' heads only.
-func (t *tx) Rows(fn func(*records.Row) (bool, error)) error {
+func (t *tx) Rows(after string, fn func(*records.Row) (bool, error)) error {
 	c := t.btx.Bucket(bRecords).Cursor()
+	k, v := c.First()
+	if ak, ok := idKey(after); ok {
+		k, v = c.Seek(ak)
+		if k != nil && bytes.Equal(k, ak) {
+			k, v = c.Next()
+		}
+	}
 	row := &records.Row{}
-	for k, v := c.First(); k != nil; k, v = c.Next() {
+	for ; k != nil; k, v = c.Next() {
 		h, err := decodeHead(v)
 		if err != nil {
 			return err
