@@ -73,15 +73,11 @@ func setupSet(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 		if err != nil {
 			return err
 		}
-		_, cl, err := openDevice(e, nil)
+		_, cl, id, err := openRecord(e, args[0])
 		if err != nil {
 			return err
 		}
 		defer cl.Close()
-		id, err := resolveID(cl, args[0])
-		if err != nil {
-			return err
-		}
 		rec, a := cl.Get(id)
 		if rec == nil {
 			return notFound(id)
@@ -108,15 +104,11 @@ func setupDelete(fs *flag.FlagSet, e *env) func(context.Context, []string) error
 		if len(args) != 1 {
 			return errors.New("usage: delete ID")
 		}
-		_, cl, err := openDevice(e, nil)
+		_, cl, id, err := openRecord(e, args[0])
 		if err != nil {
 			return err
 		}
 		defer cl.Close()
-		id, err := resolveID(cl, args[0])
-		if err != nil {
-			return err
-		}
 		if err := cl.Delete(ctx, id); err != nil {
 			return saveError(err, id)
 		}
@@ -144,15 +136,11 @@ func setupShow(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 		if len(args) != 1 {
 			return errors.New("usage: show ID [--json]")
 		}
-		c, cl, err := openDevice(e, nil)
+		c, cl, id, err := openRecord(e, args[0])
 		if err != nil {
 			return err
 		}
 		defer cl.Close()
-		id, err := resolveID(cl, args[0])
-		if err != nil {
-			return err
-		}
 		v, err := viewOf(cl, id)
 		if err != nil {
 			return err
@@ -332,6 +320,21 @@ func setupList(fs *flag.FlagSet, e *env) func(context.Context, []string) error {
 }
 
 // resolveID takes a full record id, or a prefix that one record has.
+// openRecord opens the device and finds the record an argument names (an
+// id or a unique prefix of one). The caller closes the client.
+func openRecord(e *env, arg string) (*config, *client.Client, string, error) {
+	c, cl, err := openDevice(e, nil)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	id, err := resolveID(cl, arg)
+	if err != nil {
+		cl.Close()
+		return nil, nil, "", err
+	}
+	return c, cl, id, nil
+}
+
 func resolveID(cl *client.Client, arg string) (string, error) {
 	id := strings.ToLower(strings.TrimSpace(arg))
 	if sp.IsUUID(id) {

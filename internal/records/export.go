@@ -94,14 +94,14 @@ func (s *Service) Export(ctx context.Context, caller *auth.Account, q ExportQuer
 				return false, err
 			}
 			n++
-			if n%1024 == 0 && time.Since(lastLog) >= progressEvery {
+			if n%1024 != 0 { // clock and context are looked at every 1,024 records
+				return true, nil
+			}
+			if time.Since(lastLog) >= progressEvery {
 				lastLog = time.Now()
 				s.log.Info("export progress", slog.Int("records", n), slog.Int("per_second", int(float64(n)/time.Since(start).Seconds())))
 			}
-			if n%1024 == 0 {
-				return true, ctx.Err()
-			}
-			return true, nil
+			return true, ctx.Err()
 		})
 		if err == nil && time.Since(start) >= progressEvery {
 			s.log.Info("export done", slog.Int("records", n), slog.Int("per_second", int(float64(n)/time.Since(start).Seconds())))
