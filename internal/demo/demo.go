@@ -42,11 +42,11 @@ func Run(ctx context.Context, w io.Writer, binary string) error {
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
-	p.say("server at %s, data in a temporary directory", srv.url)
+	defer srv.Stop()
+	p.say("server at %s, data in a temporary directory", srv.URL)
 
 	p.title("1. The admin enrolls two tablets, a supervisor and headquarters")
-	admin := &api{url: srv.url, token: srv.adminToken}
+	admin := &api{url: srv.URL, token: srv.AdminToken}
 	aicha, err := admin.enroll(ctx, "tablet of Aicha")
 	if err != nil {
 		return err
@@ -65,12 +65,12 @@ func Run(ctx context.Context, w io.Writer, binary string) error {
 	}
 	p.say("tablets of Aicha and Youssef in %s; supervisor Khadija; HQ", Scope)
 
-	tabA, err := openTablet(dir, "aicha", srv.url, aicha)
+	tabA, err := openTablet(dir, "aicha", srv.URL, aicha)
 	if err != nil {
 		return err
 	}
 	defer tabA.Close()
-	tabB, err := openTablet(dir, "youssef", srv.url, youssef)
+	tabB, err := openTablet(dir, "youssef", srv.URL, youssef)
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func Run(ctx context.Context, w io.Writer, binary string) error {
 	if err := syncAll(ctx, p, tabA, "Aicha", tabB, "Youssef", tabA, "Aicha"); err != nil {
 		return err
 	}
-	supAPI := &api{url: srv.url, token: sup.token}
+	supAPI := &api{url: srv.URL, token: sup.token}
 	var view recordView
 	if err := supAPI.get(ctx, "/v1/records/"+id, &view); err != nil {
 		return err
@@ -164,7 +164,7 @@ func Run(ctx context.Context, w io.Writer, binary string) error {
 	}
 
 	p.title("8. HQ exports the merged dataset (CSV) and sums the requests")
-	return hqReport(ctx, p, &api{url: srv.url, token: hq.token})
+	return hqReport(ctx, p, &api{url: srv.URL, token: hq.token})
 }
 
 // syncAll syncs the tablets in the order given (name after each).

@@ -3,76 +3,23 @@ package demo
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/fieldsync/fieldsync/internal/launch"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"syscall"
 	"time"
 )
 
-// demoServer is the real fieldsync binary serving on loopback.
-type demoServer struct {
-	cmd        *exec.Cmd
-	url        string
-	adminToken string
-	log        bytes.Buffer
-}
-
-func startServer(ctx context.Context, binary, dir string) (*demoServer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// startServer runs the real binary on loopback (internal/launch); the
+// error carries the server's output when it does not come up.
+func startServer(ctx context.Context, binary, dir string) (*launch.Server, error) {
+	var log bytes.Buffer
+	s, err := launch.Start(ctx, launch.Options{Binary: binary, DataDir: dir, Log: &log, StartTimeout: 10 * time.Second, StopTimeout: 10 * time.Second})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %s", err, log.String())
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	b := make([]byte, 24)
-	_, _ = rand.Read(b)
-	s := &demoServer{url: "http://" + addr, adminToken: "demo-" + hex.EncodeToString(b)}
-	s.cmd = exec.Command(binary, "serve", "--addr", addr, "--data", dir)
-	s.cmd.Env = append(os.Environ(), "FIELDSYNC_ADMIN_TOKEN="+s.adminToken)
-	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(s.url + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			s.stop()
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	s.stop()
-	return nil, fmt.Errorf("the server did not answer /healthz: %s", s.log.String())
-}
-
-// stop sends SIGTERM and waits for the server to finish.
-func (s *demoServer) stop() {
-	if s.cmd.Process == nil {
-		return
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-done
-	}
+	return s, nil
 }
 
 // account is an enrolled device or user.

@@ -3,135 +3,59 @@ package loadgen
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fieldsync/fieldsync/internal/launch"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
 // server is one run of the fieldsync binary on loopback over its own data
-// directory.
+// directory, its output in DIR.log.
 type server struct {
+	*launch.Server
 	url     string
 	admin   string
 	dataDir string
 	logPath string
-
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error // cmd.Wait's result, set before done closes
-	log  *os.File
-
-	stopOnce sync.Once
-	stopErr  error
+	log     *os.File
 }
 
-// startServer runs `BIN serve --addr 127.0.0.1:PORT --data DIR --rate-limit 0`
-// with a random FIELDSYNC_ADMIN_TOKEN and waits for /healthz. Its output
-// goes to DIR.log. A port found free may be taken before the server binds
-// it: it tries three ports.
+// startServer runs `BIN serve ... --rate-limit 0` (internal/launch) and
+// waits for /healthz; on failure the error carries the end of its log.
 func startServer(ctx context.Context, bin, dataDir string) (*server, error) {
-	var err error
-	for range 3 {
-		var s *server
-		if s, err = tryStart(ctx, bin, dataDir); err == nil {
-			return s, nil
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, err
-}
-
-func tryStart(ctx context.Context, bin, dataDir string) (*server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	admin := "bench-admin-" + randomHex(24)
 	logPath := dataDir + ".log"
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--data", dataDir, "--rate-limit", "0")
-	cmd.Env = append(os.Environ(), "FIELDSYNC_ADMIN_TOKEN="+admin)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = childAttr()
-	if err := cmd.Start(); err != nil {
+	ls, err := launch.Start(ctx, launch.Options{Binary: bin, DataDir: dataDir, Args: []string{"--rate-limit", "0"}, Log: logf, SysProcAttr: childAttr()})
+	if err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w; its log:\n%s", err, tailFile(logPath, 4000))
 	}
-	s := &server{url: "http://" + addr, admin: admin, dataDir: dataDir, logPath: logPath, cmd: cmd, done: make(chan struct{}), log: logf}
-	go func() {
-		s.err = cmd.Wait()
-		close(s.done)
-	}()
-
-	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case <-s.done:
-			s.stop()
-			return nil, fmt.Errorf("the server exited before answering /healthz (%v); its log:\n%s", s.err, tailFile(logPath, 4000))
-		default:
-		}
-		req, _ := http.NewRequestWithContext(ctx, "GET", s.url+"/healthz", nil)
-		if resp, err := hc.Do(req); err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s, nil
-			}
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			s.stop()
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("the server did not answer /healthz within 20s; its log:\n%s", tailFile(logPath, 4000))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return &server{Server: ls, url: ls.URL, admin: ls.AdminToken, dataDir: dataDir, logPath: logPath, log: logf}, nil
 }
 
 // stop sends SIGTERM and waits up to 30s for the server to finish, then
 // kills it. It is safe to call more than once.
 func (s *server) stop() error {
-	s.stopOnce.Do(func() {
-		select {
-		case <-s.done:
-		default:
-			_ = s.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-s.done:
-			case <-time.After(30 * time.Second):
-				_ = s.cmd.Process.Kill()
-				<-s.done
-				s.stopErr = errors.New("the server did not stop within 30s of SIGTERM and was killed")
-			}
-		}
-		s.log.Close()
-	})
-	return s.stopErr
+	err := s.Stop()
+	s.log.Close()
+	return err
 }
 
-func (s *server) pid() int { return s.cmd.Process.Pid }
+func (s *server) pid() int { return s.Pid() }
 
 // dbBytes is the size of the files in the data directory.
 func (s *server) dbBytes() int64 {
@@ -264,23 +188,6 @@ func newTransport(conns int, wc *wireCounter) *http.Transport {
 		},
 	}
 	return tr
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(b)
 }
 
 func cut(b []byte, n int) string {
