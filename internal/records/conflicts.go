@@ -55,8 +55,8 @@ func (s *Service) Conflicts(ctx context.Context, caller *auth.Account, q Conflic
 	if q.Limit < 1 || q.Limit > 1000 {
 		return nil, sp.Errorf(sp.CodeBadRequest, "limit: must be 1 to 1000")
 	}
-	if (q.Scope != "" && !sp.IsSlug(q.Scope)) || (q.Form != "" && !sp.IsSlug(q.Form)) {
-		return nil, sp.Errorf(sp.CodeBadRequest, "scope and form must match [a-z0-9_-]{1,64}")
+	if err := checkFilters(q.Scope, q.Form, ""); err != nil {
+		return nil, err
 	}
 	var after []byte
 	if q.After != "" {

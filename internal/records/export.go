@@ -60,11 +60,8 @@ func (s *Service) Export(ctx context.Context, caller *auth.Account, q ExportQuer
 	if !caller.AllScopes() {
 		return 0, sp.Errorf(sp.CodeForbidden, "exports are for HQ and admin accounts")
 	}
-	if (q.Scope != "" && !sp.IsSlug(q.Scope)) || (q.Form != "" && !sp.IsSlug(q.Form)) {
-		return 0, sp.Errorf(sp.CodeBadRequest, "scope and form must match [a-z0-9_-]{1,64}")
-	}
-	if q.Review != "" && !ValidReviewState(q.Review) {
-		return 0, sp.Errorf(sp.CodeBadRequest, "review: must be received, has_issues, approved or rejected")
+	if err := checkFilters(q.Scope, q.Form, q.Review); err != nil {
+		return 0, err
 	}
 	n := 0
 	err := s.store.View(ctx, func(tx ReadTx) error {

@@ -46,11 +46,8 @@ func (s *Service) List(ctx context.Context, caller *auth.Account, q ListQuery) (
 	if q.Limit < 1 || q.Limit > 1000 {
 		return nil, sp.Errorf(sp.CodeBadRequest, "limit: must be 1 to 1000")
 	}
-	if (q.Scope != "" && !sp.IsSlug(q.Scope)) || (q.Form != "" && !sp.IsSlug(q.Form)) {
-		return nil, sp.Errorf(sp.CodeBadRequest, "scope and form must match [a-z0-9_-]{1,64}")
-	}
-	if q.Review != "" && !ValidReviewState(q.Review) {
-		return nil, sp.Errorf(sp.CodeBadRequest, "review: must be received, has_issues, approved or rejected")
+	if err := checkFilters(q.Scope, q.Form, q.Review); err != nil {
+		return nil, err
 	}
 	if q.After != "" && !sp.IsUUID(q.After) {
 		return nil, sp.Errorf(sp.CodeBadRequest, "after: must be a record id")

@@ -74,3 +74,16 @@ func reviewState(a sp.Analysis) string {
 	}
 	return ReviewReceived
 }
+
+// checkFilters returns an *sp.Error with CodeBadRequest for a scope or form
+// filter that is not a valid name, or a review filter that is not a review
+// state. Empty filters are fine.
+func checkFilters(scope, form, review string) error {
+	if (scope != "" && !sp.IsSlug(scope)) || (form != "" && !sp.IsSlug(form)) {
+		return sp.Errorf(sp.CodeBadRequest, "scope and form must match [a-z0-9_-]{1,64}")
+	}
+	if review != "" && !ValidReviewState(review) {
+		return sp.Errorf(sp.CodeBadRequest, "review: must be received, has_issues, approved or rejected")
+	}
+	return nil
+}
