@@ -16,6 +16,7 @@ import (
 var (
 	errTooLarge    = sp.Errorf(sp.CodeTooLarge, "request body over %d bytes (after decompression)", sp.MaxBodyBytes)
 	errBadEncoding = sp.Errorf(sp.CodeBadJSON, "request body does not decompress as its Content-Encoding says")
+	errSlowBody    = sp.Errorf(sp.CodeBadRequest, "the request body did not arrive within the server's read timeout")
 )
 
 // readBody reads a request body, inflating gzip or zstd, and cuts it off as
@@ -68,9 +69,9 @@ func inflateError(err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, gzip.ErrHeader), errors.Is(err, gzip.ErrChecksum), errors.Is(err, zstd.ErrMagicMismatch):
 		return errBadEncoding
 	}
-	var se interface{ Timeout() bool }
-	if errors.As(err, &se) {
-		return err
+	var te interface{ Timeout() bool }
+	if errors.As(err, &te) && te.Timeout() {
+		return errSlowBody
 	}
 	return errBadEncoding
 }
