@@ -17,8 +17,12 @@ func DecodePush(body []byte) (*PushRequest, error) {
 	if !utf8.Valid(body) {
 		return nil, Errorf(CodeBadJSON, "body is not valid UTF-8")
 	}
-	var req PushRequest
-	err := json.Unmarshal(body, &req)
+	req, ok := scanPush(body)
+	var err error
+	if !ok {
+		req = PushRequest{}
+		err = json.Unmarshal(body, &req)
+	}
 	if err != nil && isDepthError(err) {
 		if split, serr := splitPushTokens(body); serr == nil {
 			req, err = *split, nil
@@ -92,6 +96,9 @@ func ParseItem(raw json.RawMessage) (State, error) {
 	t := bytes.TrimSpace(raw)
 	if len(t) == 0 || t[0] != '{' {
 		return s, Errorf(CodeInvalidRecord, "an item must be a JSON object")
+	}
+	if st, ok := scanItem(raw); ok {
+		return st, nil
 	}
 	if err := json.Unmarshal(raw, &s); err != nil {
 		var id struct {

@@ -84,10 +84,17 @@ func validateField(where, name string, v json.RawMessage, w Write) error {
 	if len(v) > MaxValueBytes {
 		return Errorf(CodeTooLarge, "%s field %s: value of %d bytes, at most %d", where, quoteName(name), len(v), MaxValueBytes)
 	}
-	if len(v) == 0 || !json.Valid(v) {
+	d, res := scanValue(v)
+	if res == scanTooDeep {
+		if !json.Valid(v) {
+			res = scanInvalid
+		}
+		d = depth(v)
+	}
+	if len(v) == 0 || res == scanInvalid {
 		return Errorf(CodeInvalidRecord, "%s field %s: not a JSON value", where, quoteName(name))
 	}
-	if depth(v) > MaxValueDepth {
+	if d > MaxValueDepth {
 		return Errorf(CodeInvalidRecord, "%s field %s: nested deeper than %d", where, quoteName(name), MaxValueDepth)
 	}
 	return nil

@@ -33,6 +33,14 @@ func Canonical(v []byte) ([]byte, error) {
 	if c, ok := canonicalScalar(v); ok {
 		return c, nil
 	}
+	if c, ok := canonicalScan(v); ok {
+		return c, nil
+	}
+	return canonicalDecode(v)
+}
+
+// canonicalDecode is Canonical through encoding/json, for any value.
+func canonicalDecode(v []byte) ([]byte, error) {
 	d := json.NewDecoder(bytes.NewReader(v))
 	d.UseNumber()
 	var x any

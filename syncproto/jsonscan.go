@@ -1,0 +1,269 @@
+package syncproto
+
+// A strict one-pass reader of JSON text (RFC 8259), for the hot path of a
+// push: it accepts exactly what encoding/json's Valid accepts (any byte
+// from 0x20 inside strings, as Valid does), and measures how deep arrays
+// and objects nest, in a single pass. Anything it is not sure of (nesting
+// past scanMaxDepth) it declines, and the caller falls back on
+// encoding/json, so it can only make things faster, never different;
+// FuzzScanValue checks this against json.Valid and Depth.
+
+// scanMaxDepth is the deepest nesting the scanner follows. It is past
+// MaxValueDepth plus an item's own levels, so every value a push may hold
+// is read here; deeper text goes to encoding/json.
+const scanMaxDepth = MaxValueDepth + 16
+
+// scanResult says what scanning stopped at.
+type scanResult uint8
+
+const (
+	scanOK      scanResult = iota // one valid value
+	scanInvalid                   // not valid JSON
+	scanTooDeep                   // nested past scanMaxDepth: undecided
+)
+
+// jsonScanner reads JSON text from b, at position i.
+type jsonScanner struct {
+	b []byte
+	i int
+	// deepest is the deepest nesting seen since the scanner was made.
+	deepest int
+}
+
+// scanValue reports whether v is one JSON value, with white space around
+// it allowed, and how deep its arrays and objects nest.
+func scanValue(v []byte) (depth int, res scanResult) {
+	s := jsonScanner{b: v}
+	s.ws()
+	if res := s.value(0); res != scanOK {
+		return 0, res
+	}
+	s.ws()
+	if s.i != len(s.b) {
+		return 0, scanInvalid
+	}
+	return s.deepest, scanOK
+}
+
+// ws skips white space.
+func (s *jsonScanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// value reads one value starting exactly at s.i, at nesting depth d.
+func (s *jsonScanner) value(d int) scanResult {
+	if s.i >= len(s.b) {
+		return scanInvalid
+	}
+	switch c := s.b[s.i]; {
+	case c == '"':
+		if _, ok := s.str(); !ok {
+			return scanInvalid
+		}
+		return scanOK
+	case c == '{':
+		return s.object(d + 1)
+	case c == '[':
+		return s.array(d + 1)
+	case c == '-' || c >= '0' && c <= '9':
+		if !s.number() {
+			return scanInvalid
+		}
+		return scanOK
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	}
+	return scanInvalid
+}
+
+func (s *jsonScanner) literal(lit string) scanResult {
+	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
+		return scanInvalid
+	}
+	s.i += len(lit)
+	return scanOK
+}
+
+// enter notes one more level of nesting.
+func (s *jsonScanner) enter(d int) scanResult {
+	if d > scanMaxDepth {
+		return scanTooDeep
+	}
+	s.deepest = max(s.deepest, d)
+	return scanOK
+}
+
+// object reads an object at s.i ('{'), whose members are at depth d.
+func (s *jsonScanner) object(d int) scanResult {
+	if r := s.enter(d); r != scanOK {
+		return r
+	}
+	s.i++ // {
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		return scanOK
+	}
+	for {
+		if s.i >= len(s.b) || s.b[s.i] != '"' {
+			return scanInvalid
+		}
+		if _, ok := s.str(); !ok {
+			return scanInvalid
+		}
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return scanInvalid
+		}
+		s.i++
+		s.ws()
+		if r := s.value(d); r != scanOK {
+			return r
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return scanInvalid
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+			s.ws()
+		case '}':
+			s.i++
+			return scanOK
+		default:
+			return scanInvalid
+		}
+	}
+}
+
+// array reads an array at s.i ('['), whose elements are at depth d.
+func (s *jsonScanner) array(d int) scanResult {
+	if r := s.enter(d); r != scanOK {
+		return r
+	}
+	s.i++ // [
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		s.i++
+		return scanOK
+	}
+	for {
+		if r := s.value(d); r != scanOK {
+			return r
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return scanInvalid
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+			s.ws()
+		case ']':
+			s.i++
+			return scanOK
+		default:
+			return scanInvalid
+		}
+	}
+}
+
+// str reads a string at s.i ('"') and reports whether it is plain: only
+// bytes from 0x20 to 0x7e, no escape, no '<', '>' or '&' (so its bytes are
+// its value, and encoding/json writes it back the same).
+func (s *jsonScanner) str() (plain, ok bool) {
+	s.i++ // "
+	plain = true
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return plain, true
+		case c < 0x20:
+			return false, false
+		case c == '\\':
+			plain = false
+			s.i++
+			if s.i >= len(s.b) {
+				return false, false
+			}
+			switch s.b[s.i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.i++
+			case 'u':
+				if len(s.b)-s.i < 5 || !isHex(s.b[s.i+1]) || !isHex(s.b[s.i+2]) || !isHex(s.b[s.i+3]) || !isHex(s.b[s.i+4]) {
+					return false, false
+				}
+				s.i += 5
+			default:
+				return false, false
+			}
+		default:
+			if c > 0x7e || c == '<' || c == '>' || c == '&' {
+				plain = false
+			}
+			s.i++
+		}
+	}
+	return false, false
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// number reads a number at s.i: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *jsonScanner) number() bool {
+	if s.b[s.i] == '-' {
+		s.i++
+	}
+	if s.i >= len(s.b) {
+		return false
+	}
+	switch c := s.b[s.i]; {
+	case c == '0':
+		s.i++
+	case c >= '1' && c <= '9':
+		s.digits()
+	default:
+		return false
+	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		s.i++
+		if s.digits() == 0 {
+			return false
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if s.digits() == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// digits reads [0-9]* and returns how many.
+func (s *jsonScanner) digits() int {
+	start := s.i
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+	}
+	return s.i - start
+}

@@ -1,0 +1,171 @@
+package syncproto
+
+// The one-pass readers (jsonscan.go, itemscan.go) must answer exactly as
+// encoding/json does whenever they answer at all. These targets hold them
+// to it; run one with e.g.
+//
+//	go test -run='^$' -fuzz=FuzzItemScan -fuzztime=20s ./syncproto
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"reflect"
+	"testing"
+)
+
+// scanSeeds are push items from the shared vectors, and values and items
+// at the edges of what the readers take.
+func scanSeeds(tb testing.TB) [][]byte {
+	tb.Helper()
+	var out [][]byte
+	f, err := os.Open("../testdata/vectors/merge.jsonl")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var v map[string]json.RawMessage
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			tb.Fatal(err)
+		}
+		for _, k := range []string{"a", "b", "state", "item"} {
+			if s, ok := v[k]; ok {
+				out = append(out, s)
+			}
+		}
+	}
+	const id, dev = `"0193a6f4-7c1e-7b55-9a10-5e2d3c4b1a00"`, `"0193a6f4-7c1e-7b55-9a10-00000000000a"`
+	for _, s := range []string{
+		`{"id":` + id + `,"form":"f","scope":"s","clock":{` + dev + `:1},"writes":[{"by":` + dev + `,"n":1,"at":-5,"fields":{"a":{"x":[1,2.5e3,"\u00e9"]},"b":null}}]}`,
+		`{"id":` + id + `,"id":` + id + `}`,
+		`{"ID":` + id + `}`,
+		`{"id":` + id + `,"clock":null}`,
+		`{"id":` + id + `,"clock":{` + dev + `:1.0}}`,
+		`{"id":` + id + `,"clock":{` + dev + `:18446744073709551615}}`,
+		`{"id":` + id + `,"clock":{` + dev + `:1,` + dev + `:2}}`,
+		`{"id":` + id + `,"writes":[{"n":01}]}`,
+		`{"id":` + id + `,"writes":[{"at":-0,"fields":{"a":1,"a":2}}]}`,
+		`{"id":"\u0030"}`,
+		` { "id" : "x" , "extra" : 1 } `,
+		`{"writes":[{"fields":{"v":[[[[[[]]]]]]}}]}`,
+		`{"writes":[{"fields":{"v":"<&>"}}]}`,
+		`[1, {"a": "b"}, -0.0e+7, true, false, null, "\ud800"]`,
+		`{"device":` + dev + `,"batch":` + id + `,"records":[{"id":` + id + `}, {"id":1}]}`,
+		`{"device":` + dev + `,"batch":` + id + `,"records":null}`,
+		`{"device":` + dev + `,"records":[],"records":[]}`,
+		`"\x7f\xff"`, `01`, `1.`, `-`, `1e`, `[1,]`, `{"a":1,}`, `tru`, `"\u12"`, "\"\t\"",
+	} {
+		out = append(out, []byte(s))
+	}
+	return out
+}
+
+func FuzzScanValue(f *testing.F) {
+	for _, s := range scanSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		d, res := scanValue(v)
+		switch res {
+		case scanOK:
+			if !json.Valid(v) {
+				t.Fatalf("scanValue(%q) accepts what json.Valid refuses", v)
+			}
+			if want := depth(v); d != want {
+				t.Fatalf("scanValue(%q): depth %d, Depth says %d", v, d, want)
+			}
+		case scanInvalid:
+			if json.Valid(v) {
+				t.Fatalf("scanValue(%q) refuses what json.Valid accepts", v)
+			}
+		case scanTooDeep:
+			if depth(v) <= scanMaxDepth {
+				t.Fatalf("scanValue(%q): too deep at depth %d", v, depth(v))
+			}
+		}
+	})
+}
+
+func FuzzItemScan(f *testing.F) {
+	for _, s := range scanSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, ok := scanItem(raw)
+		if !ok {
+			return
+		}
+		var want State
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatalf("scanItem(%q) reads what encoding/json refuses: %v", raw, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("scanItem(%q):\n got %#v\nwant %#v", raw, got, want)
+		}
+	})
+}
+
+func FuzzPushScan(f *testing.F) {
+	for _, s := range scanSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, ok := scanPush(body)
+		if !ok {
+			return
+		}
+		var want PushRequest
+		if err := json.Unmarshal(body, &want); err != nil {
+			t.Fatalf("scanPush(%q) reads what encoding/json refuses: %v", body, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("scanPush(%q):\n got %#v\nwant %#v", body, got, want)
+		}
+	})
+}
+
+// TestScanReadsTheUsualShape makes sure the fast paths are taken for the
+// items tablets send: a reader that declined everything would pass the
+// fuzz targets and gain nothing.
+func TestScanReadsTheUsualShape(t *testing.T) {
+	items := 0
+	for _, s := range scanSeeds(t) {
+		if _, ok := scanItem(s); ok {
+			items++
+		}
+	}
+	if items < 100 {
+		t.Fatalf("scanItem read %d seed items; the vectors alone hold over 100", items)
+	}
+	body := []byte(`{"device":"0193a6f4-7c1e-7b55-9a10-00000000000a","batch":"0193a6f4-7c1e-7b55-9a10-5e2d3c4b1a00","records":[{"id":"x"},{"id":"y"}]}`)
+	req, ok := scanPush(body)
+	if !ok || len(req.Records) != 2 {
+		t.Fatalf("scanPush did not read a plain body: %v %#v", ok, req)
+	}
+}
+
+func FuzzCanonicalScan(f *testing.F) {
+	for _, s := range scanSeeds(f) {
+		f.Add(s)
+	}
+	for _, s := range []string{`{"b":1,"a":{"d":[1.50,"فاطمة"],"c":1e2}}`, `{"a":1,"a!":2}`, `{"a":1,"a":2}`, `{"é":1}`, `" \u2028"`, `[ 1 , 2 ]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		got, ok := canonicalScan(v)
+		if !ok {
+			return
+		}
+		want, err := canonicalDecode(v)
+		if err != nil {
+			t.Fatalf("canonicalScan(%q) reads what encoding/json refuses: %v", v, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("canonicalScan(%q) = %q, encoding/json gives %q", v, got, want)
+		}
+	})
+}
