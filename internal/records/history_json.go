@@ -16,6 +16,21 @@ func (h *HistoryEntry) AppendJSON(b []byte) []byte {
 	b = strconv.AppendUint(b, h.Seq, 10)
 	b = append(b, `,"received_at":`...)
 	b = sp.AppendJSONString(b, h.ReceivedAt)
+	if h.body != nil {
+		return append(b, h.body...)
+	}
+	return h.appendBody(b)
+}
+
+// freeze encodes now what AppendJSON writes after the received time, so
+// that writing the entry in a transaction is a copy. The entry must not
+// change after this, but for Seq and ReceivedAt.
+func (h *HistoryEntry) freeze() {
+	h.body = h.appendBody(make([]byte, 0, 1024))
+}
+
+// appendBody appends the entry's JSON from its actor on.
+func (h *HistoryEntry) appendBody(b []byte) []byte {
 	b = append(b, `,"actor":`...)
 	b = sp.AppendJSONString(b, h.Actor)
 	if h.Batch != "" {

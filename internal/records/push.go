@@ -23,6 +23,45 @@ type decodedItem struct {
 	err     error    // a rejection found before looking at the stored record
 	hash    [32]byte // of the item's canonical form, for batch retries
 	hashErr error
+	// fresh is the item's stored form for a record the server does not
+	// hold yet, prepared before the transaction; nil for a rejected item.
+	fresh *freshRecord
+}
+
+// freshRecord is everything a push writes for a record new to the server
+// but the times and the sequence number: computed in parallel before the
+// single writer, so that the transaction only copies it.
+type freshRecord struct {
+	item      *sp.Record // the item as siblings
+	merged    *sp.Record // the item merged into nothing
+	analysis  sp.Analysis
+	state     sp.State
+	stateJSON []byte
+	summary   *Summary
+	history   *HistoryEntry // frozen: only Seq and ReceivedAt are set later
+}
+
+// freshPath is whether pushes prepare new records before the transaction;
+// tests turn it off to hold both paths to the same result.
+var freshPath = true
+
+// prepareFresh computes it.fresh for a valid item pushed by device.
+func prepareFresh(it *decodedItem, device, batch string) {
+	if it.err != nil || !freshPath {
+		return
+	}
+	f := &freshRecord{item: sp.FromState(it.state)}
+	f.merged = sp.ApplyPush(nil, f.item)
+	if len(f.merged.Fields) > sp.MaxFields {
+		return // applyItem rejects it
+	}
+	f.analysis = sp.Analyze(f.merged)
+	f.state = f.merged.State()
+	f.stateJSON = f.state.AppendJSON(make([]byte, 0, 2*len(it.raw)))
+	f.summary = Summarize(f.analysis)
+	f.history = newHistory(nil, f.merged, device, batch, KindPush, false)
+	f.history.freeze()
+	it.fresh = f
 }
 
 // parallelFrom is the batch size from which items are decoded on every CPU.
@@ -31,7 +70,7 @@ const parallelFrom = 64
 // decodeItems decodes, validates, scope-checks and hashes every item, in
 // parallel for large batches: this is the CPU work a push does before it
 // needs the single writer.
-func decodeItems(raws []json.RawMessage, caller *auth.Account) []decodedItem {
+func decodeItems(raws []json.RawMessage, caller *auth.Account, batch string) []decodedItem {
 	items := make([]decodedItem, len(raws))
 	one := func(i int) {
 		it := decodeItem(raws[i])
@@ -39,6 +78,7 @@ func decodeItems(raws []json.RawMessage, caller *auth.Account) []decodedItem {
 			it.err = sp.Errorf(sp.CodeForbidden, "scope %q: this device is not enrolled in it", it.state.Scope)
 		}
 		it.hash, it.hashErr = itemHash(&it)
+		prepareFresh(&it, caller.ID, batch)
 		items[i] = it
 	}
 	workers := runtime.GOMAXPROCS(0)
@@ -88,7 +128,15 @@ func (s *Service) Push(ctx context.Context, caller *auth.Account, body []byte) (
 	if !caller.IsDevice() || req.Device != caller.ID {
 		return nil, sp.Errorf(sp.CodeForbidden, "device: a push must come from the token's own device")
 	}
-	items := decodeItems(req.Records, caller)
+	// Decoding and preparing a batch takes several times its size in
+	// memory until it is committed: a bounded number of records go through
+	// at once, and the rest wait here with only their bodies.
+	weight := min(int64(max(len(req.Records), 1)), s.inFlight)
+	if err := s.pushing.Acquire(ctx, weight); err != nil {
+		return nil, err
+	}
+	defer s.pushing.Release(weight)
+	items := decodeItems(req.Records, caller, req.Batch)
 	hash, err := batchHash(items)
 	if err != nil {
 		return nil, err
@@ -167,7 +215,13 @@ func (s *Service) applyItem(tx Tx, it decodedItem, device, batch string, skipFor
 	if err := checkReviewWriters(tx, it.state, device); err != nil {
 		return reject(err)
 	}
+	if old == nil && it.fresh != nil {
+		return s.applyFresh(tx, it.fresh)
+	}
 	item := sp.FromState(it.state)
+	if it.fresh != nil {
+		item = it.fresh.item
+	}
 	merged := sp.ApplyPush(old, item)
 	if len(merged.Fields) > sp.MaxFields {
 		return reject(sp.Errorf(sp.CodeTooLarge, "the merged record would hold %d fields, at most %d", len(merged.Fields), sp.MaxFields))
@@ -181,6 +235,26 @@ func (s *Service) applyItem(tx Tx, it decodedItem, device, batch string, skipFor
 		return sp.PushResult{}, err
 	}
 	h := newHistory(old, merged, device, batch, KindPush, concurrent)
+	return s.recordChange(tx, next, a, h)
+}
+
+// applyFresh writes a record new to the server from its prepared form.
+func (s *Service) applyFresh(tx Tx, f *freshRecord) (sp.PushResult, error) {
+	now := s.now().UTC()
+	next := &Stored{State: f.state, StateJSON: f.stateJSON, CreatedAt: now, UpdatedAt: now, Summary: f.summary}
+	if f.analysis.HasConflict() {
+		next.ConflictSince = now
+	}
+	if err := tx.PutRecord(nil, next); err != nil {
+		return sp.PushResult{}, err
+	}
+	h := *f.history // a copy: the transaction may run again
+	return s.recordChange(tx, next, f.analysis, &h)
+}
+
+// recordChange appends the history entry of a change just stored as next,
+// and returns the push result for it.
+func (s *Service) recordChange(tx Tx, next *Stored, a sp.Analysis, h *HistoryEntry) (sp.PushResult, error) {
 	h.Seq = next.Seq
 	h.ReceivedAt = sp.Timestamp(next.UpdatedAt)
 	if err := tx.AppendHistory(next.State.ID, h); err != nil {

@@ -3,7 +3,14 @@ package records
 import (
 	"log/slog"
 	"time"
+
+	sp "github.com/fieldsync/fieldsync/syncproto"
+	"golang.org/x/sync/semaphore"
 )
+
+// DefaultPushInFlight is how many pushed records are decoded and applied
+// at once unless Options say otherwise: two full batches, or eight of 500.
+const DefaultPushInFlight = 2 * sp.MaxBatchItems
 
 // Options configure a Service.
 type Options struct {
@@ -11,6 +18,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives operational logs; never field values.
 	Logger *slog.Logger
+	// PushInFlight bounds the records of the pushes being decoded and
+	// applied at once (a push counts its items); further pushes wait their
+	// turn with only their body in memory. 0 means DefaultPushInFlight.
+	PushInFlight int
 }
 
 // Service is the record service.
@@ -18,6 +29,9 @@ type Service struct {
 	store Store
 	now   func() time.Time
 	log   *slog.Logger
+	// pushing admits pushes by their item counts (Options.PushInFlight).
+	pushing  *semaphore.Weighted
+	inFlight int64
 }
 
 // NewService returns a record service over store.
@@ -28,5 +42,9 @@ func NewService(store Store, opt Options) *Service {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, now: opt.Now, log: opt.Logger}
+	if opt.PushInFlight <= 0 {
+		opt.PushInFlight = DefaultPushInFlight
+	}
+	n := int64(max(opt.PushInFlight, sp.MaxBatchItems)) // a full batch always fits
+	return &Service{store: store, now: opt.Now, log: opt.Logger, pushing: semaphore.NewWeighted(n), inFlight: n}
 }

@@ -21,6 +21,9 @@ type Stored struct {
 	// Summary is what exports need, computed when the record is written;
 	// a store computes it itself when it is nil.
 	Summary *Summary
+	// StateJSON is State's wire JSON (State.AppendJSON) when the caller
+	// already has it; a store encodes State itself when it is nil.
+	StateJSON []byte
 }
 
 // Summary is what reading a record for an export needs, so that exports do
@@ -112,6 +115,9 @@ type HistoryEntry struct {
 	// name), filled in when the history is read.
 	ActorName string `json:"actor_name,omitempty"`
 	ActorRole string `json:"actor_role,omitempty"`
+
+	// body, when set (freeze), is AppendJSON's output after ReceivedAt.
+	body []byte
 }
 
 // QuarantineEntry is a rejected push item, kept with the reason so that

@@ -36,7 +36,10 @@ func encodeRecord(st *records.Stored) ([]byte, error) {
 	}
 	// The state passed validation: its JSON is written without another pass
 	// of encoding/json over every value.
-	state := st.State.AppendJSON(make([]byte, 0, 1024))
+	state := st.StateJSON
+	if state == nil {
+		state = st.State.AppendJSON(make([]byte, 0, 1024))
+	}
 	b := make([]byte, 0, 48+len(sum.Review)+len(st.State.Form)+len(st.State.Scope)+len(sum.Values)+len(state))
 	b = append(b, recordFormat)
 	b = binary.AppendUvarint(b, st.Seq)

@@ -36,9 +36,13 @@ func (t *tx) Conflicts(after []byte, fn func(pos []byte, id string) (bool, error
 // form, a zero byte, and the name.
 func (t *tx) indexFieldNames(next *records.Stored) error {
 	b := t.btx.Bucket(bFieldNames)
+	if t.namesKnown == nil {
+		t.namesKnown = map[formField]struct{}{}
+	}
 	for _, w := range next.State.Writes {
 		for name := range w.Fields {
-			if sp.IsReserved(name) {
+			ff := formField{next.State.Form, name}
+			if _, ok := t.namesKnown[ff]; ok || sp.IsReserved(name) {
 				continue
 			}
 			k := fieldNameKey(next.State.Form, name)
@@ -47,6 +51,7 @@ func (t *tx) indexFieldNames(next *records.Stored) error {
 					return err
 				}
 			}
+			t.namesKnown[ff] = struct{}{}
 		}
 	}
 	return nil

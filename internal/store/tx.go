@@ -15,7 +15,13 @@ type tx struct {
 	assigned map[string]uint64
 	firstSeq uint64 // first seq of this transaction, 0 if none
 	lastSeq  uint64 // the database's last seq, as this transaction leaves it
+	// namesKnown are the (form, field name) pairs this transaction found
+	// or put in the field names bucket.
+	namesKnown map[formField]struct{}
 }
+
+// formField is a field name of a form.
+type formField struct{ form, name string }
 
 // appendFill is the fill percent of buckets whose keys mostly grow (the
 // change feed and its log by seq, records by time-ordered UUIDv7): pages

@@ -1,0 +1,77 @@
+package records_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/fieldsync/fieldsync/internal/auth"
+	"github.com/fieldsync/fieldsync/internal/records"
+	sp "github.com/fieldsync/fieldsync/syncproto"
+)
+
+// TestFreshPathMatchesMerge holds the prepared path for new records to
+// what the merge writes: each item is pushed as a new record twice, under
+// two ids, once prepared before the transaction and once merged in it; the
+// answers, the stored states and the histories must be the same.
+func TestFreshPathMatchesMerge(t *testing.T) {
+	s := newServer(t)
+	dev := s.tablet("tablet A", "north").acc
+	sup := s.account(auth.RoleSupervisor, "Amina", "north")
+	v := func(x any) json.RawMessage { return raw(t, x) }
+	items := map[string]sp.State{
+		"one write": {Clock: sp.Clock{dev.ID: 1}, Writes: []sp.Write{
+			{By: dev.ID, N: 1, At: 1000, Fields: map[string]json.RawMessage{"head_name": v("فاطمة"), "household_size": v(5), "gps": v(map[string]float64{"lat": 28.9})}}}},
+		"later writes overwrite": {Clock: sp.Clock{dev.ID: 3}, Writes: []sp.Write{
+			{By: dev.ID, N: 1, At: 1000, Fields: map[string]json.RawMessage{"household_size": v(5), "sector": v("crafts")}},
+			{By: dev.ID, N: 3, At: 3000, Fields: map[string]json.RawMessage{"household_size": v(6)}}}},
+		"deleted": {Clock: sp.Clock{dev.ID: 2}, Writes: []sp.Write{
+			{By: dev.ID, N: 1, At: 1000, Fields: map[string]json.RawMessage{"notes": v("x")}},
+			{By: dev.ID, N: 2, At: 2000, Fields: map[string]json.RawMessage{sp.FieldDeleted: v(true)}, Ctx: sp.Clock{dev.ID: 1}}}},
+		"edit after an unseen delete": {Clock: sp.Clock{dev.ID: 3}, Writes: []sp.Write{
+			{By: dev.ID, N: 2, At: 2000, Fields: map[string]json.RawMessage{sp.FieldDeleted: v(true)}, Ctx: sp.Clock{dev.ID: 1}},
+			{By: dev.ID, N: 3, At: 1500, Fields: map[string]json.RawMessage{"notes": v("y")}}}},
+		"values spelled loosely": {Clock: sp.Clock{dev.ID: 1}, Writes: []sp.Write{
+			{By: dev.ID, N: 1, At: 1000, Fields: map[string]json.RawMessage{"a": json.RawMessage(`{ "z": 1.50, "y" : [ 1 ] }`), "b": json.RawMessage(`1e3`)}}}},
+	}
+	push := func(st sp.State) sp.PushResult {
+		t.Helper()
+		resp, err := s.svc.Push(s.ctx, dev, pushBody(t, dev.ID, st))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Results[0]
+	}
+	for name, it := range items {
+		it.Form, it.Scope = "assessment", "north"
+		fresh, merged := it, it
+		fresh.ID, merged.ID = newUUID(t), newUUID(t)
+		resFresh := push(fresh)
+		restore := records.SetFreshPath(false)
+		resMerged := push(merged)
+		restore()
+
+		resFresh.ID, resFresh.Seq, resMerged.ID, resMerged.Seq = "", 0, "", 0
+		if !reflect.DeepEqual(resFresh, resMerged) {
+			t.Errorf("%s: answers differ:\nprepared %+v\n  merged %+v", name, resFresh, resMerged)
+		}
+		viewFresh, viewMerged := s.get(sup, fresh.ID), s.get(sup, merged.ID)
+		a, b := string(raw(t, viewFresh)), string(raw(t, viewMerged))
+		a = strings.ReplaceAll(a, fresh.ID, merged.ID)
+		a = strings.ReplaceAll(a, `"seq":`+jsonNumber(viewFresh.Seq), `"seq":`+jsonNumber(viewMerged.Seq))
+		if a != b {
+			t.Errorf("%s: stored records differ:\nprepared %s\n  merged %s", name, a, b)
+		}
+		hf, hm := s.history(sup, fresh.ID), s.history(sup, merged.ID)
+		if len(hf) != 1 || len(hm) != 1 {
+			t.Fatalf("%s: history entries %d and %d, want 1 each", name, len(hf), len(hm))
+		}
+		hf[0].Seq, hm[0].Seq, hf[0].Batch, hm[0].Batch = 0, 0, "", ""
+		if !reflect.DeepEqual(hf, hm) {
+			t.Errorf("%s: histories differ:\nprepared %+v\n  merged %+v", name, hf, hm)
+		}
+	}
+}
+
+func jsonNumber(n uint64) string { b, _ := json.Marshal(n); return string(b) }
