@@ -32,8 +32,7 @@ type decodedItem struct {
 // but the times and the sequence number: computed in parallel before the
 // single writer, so that the transaction only copies it.
 type freshRecord struct {
-	item      *sp.Record // the item as siblings
-	merged    *sp.Record // the item merged into nothing
+	item      *sp.Record // the item as siblings, when they were needed
 	analysis  sp.Analysis
 	state     sp.State
 	stateJSON []byte
@@ -50,16 +49,27 @@ func prepareFresh(it *decodedItem, device, batch string) {
 	if it.err != nil || !freshPath {
 		return
 	}
-	f := &freshRecord{item: sp.FromState(it.state)}
-	f.merged = sp.ApplyPush(nil, f.item)
-	if len(f.merged.Fields) > sp.MaxFields {
-		return // applyItem rejects it
+	f := &freshRecord{}
+	if st, a, ok := sp.FreshState(it.state); ok {
+		// One write: the record is the write, and so is its history.
+		f.state, f.analysis = st, a
+		f.history = &HistoryEntry{Actor: device, Batch: batch, Kind: KindPush, Fields: make([]string, 0, len(a.Visible)), Values: a.Visible}
+		for name := range a.Visible {
+			f.history.Fields = append(f.history.Fields, name)
+		}
+		sort.Strings(f.history.Fields)
+	} else {
+		f.item = sp.FromState(it.state)
+		merged := sp.ApplyPush(nil, f.item)
+		if len(merged.Fields) > sp.MaxFields {
+			return // applyItem rejects it
+		}
+		f.analysis = sp.Analyze(merged)
+		f.state = merged.State()
+		f.history = newHistory(nil, merged, device, batch, KindPush, false)
 	}
-	f.analysis = sp.Analyze(f.merged)
-	f.state = f.merged.State()
 	f.stateJSON = f.state.AppendJSON(make([]byte, 0, 2*len(it.raw)))
 	f.summary = Summarize(f.analysis)
-	f.history = newHistory(nil, f.merged, device, batch, KindPush, false)
 	f.history.freeze()
 	it.fresh = f
 }
@@ -218,9 +228,12 @@ func (s *Service) applyItem(tx Tx, it decodedItem, device, batch string, skipFor
 	if old == nil && it.fresh != nil {
 		return s.applyFresh(tx, it.fresh)
 	}
-	item := sp.FromState(it.state)
+	var item *sp.Record
 	if it.fresh != nil {
 		item = it.fresh.item
+	}
+	if item == nil {
+		item = sp.FromState(it.state)
 	}
 	merged := sp.ApplyPush(old, item)
 	if len(merged.Fields) > sp.MaxFields {
