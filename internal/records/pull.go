@@ -1,8 +1,10 @@
 package records
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"strconv"
 
 	"github.com/fieldsync/fieldsync/internal/auth"
@@ -27,31 +29,68 @@ type PullQuery struct {
 }
 
 // PullPage is a page of the feed as it goes on the wire: each record's
-// state JSON as stored, with its seq.
+// state JSON as stored, with its seq, written into one buffer as the page
+// is read (WriteTo sends it without another copy).
 type PullPage struct {
-	Records []json.RawMessage `json:"records"`
-	Cursor  string            `json:"cursor"`
-	More    bool              `json:"more"`
+	Cursor string
+	More   bool
+	// records holds the page's records, comma-separated; count says how many.
+	records []byte
+	count   int
+}
+
+// Len returns how many records the page holds.
+func (p *PullPage) Len() int { return p.count }
+
+// addRecord appends a record's stored state JSON with "seq" added.
+func (p *PullPage) addRecord(state []byte, seq uint64) {
+	if p.count > 0 {
+		p.records = append(p.records, ',')
+	}
+	p.records = append(p.records, state[:len(state)-1]...)
+	p.records = append(p.records, `,"seq":`...)
+	p.records = strconv.AppendUint(p.records, seq, 10)
+	p.records = append(p.records, '}')
+	p.count++
+}
+
+// WriteTo writes the page's wire JSON, {"records":[...],"cursor":...,"more":...}
+// and a line feed, to w.
+func (p *PullPage) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for _, part := range [][]byte{[]byte(`{"records":[`), p.records, p.tail()} {
+		n, err := w.Write(part)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// tail is what follows the records: the cursor (base64url, no escapes) and
+// more.
+func (p *PullPage) tail() []byte {
+	b := append([]byte(`],"cursor":"`), p.Cursor...)
+	b = append(b, `","more":`...)
+	b = strconv.AppendBool(b, p.More)
+	return append(b, "}\n"...)
 }
 
 // Decode returns the page as typed records.
 func (p *PullPage) Decode() (*sp.PullResponse, error) {
-	out := &sp.PullResponse{Records: make([]sp.PulledRecord, len(p.Records)), Cursor: p.Cursor, More: p.More}
-	for i, raw := range p.Records {
-		if err := json.Unmarshal(raw, &out.Records[i]); err != nil {
-			return nil, err
-		}
+	var buf bytes.Buffer
+	if _, err := p.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	out := &sp.PullResponse{}
+	if err := json.Unmarshal(buf.Bytes(), out); err != nil {
+		return nil, err
+	}
+	if out.Records == nil {
+		out.Records = []sp.PulledRecord{}
 	}
 	return out, nil
-}
-
-// withSeq appends "seq" to a state's JSON object.
-func withSeq(state []byte, seq uint64) json.RawMessage {
-	b := make([]byte, 0, len(state)+24)
-	b = append(b, state[:len(state)-1]...)
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendUint(b, seq, 10)
-	return append(b, '}')
 }
 
 // Pull returns the records in the caller's scopes that changed after the
@@ -66,7 +105,7 @@ func (s *Service) Pull(ctx context.Context, caller *auth.Account, q PullQuery) (
 	if q.Form != "" && !sp.IsSlug(q.Form) {
 		return nil, sp.Errorf(sp.CodeBadRequest, "form: must match [a-z0-9_-]{1,64}")
 	}
-	resp := &PullPage{Records: []json.RawMessage{}}
+	resp := &PullPage{records: make([]byte, 0, min(q.Limit, 64)*1280)}
 	err := s.store.View(ctx, func(tx ReadTx) error {
 		since, err := checkCursor(tx, q.Since)
 		if err != nil {
@@ -75,7 +114,7 @@ func (s *Service) Pull(ctx context.Context, caller *auth.Account, q PullQuery) (
 		last := since
 		scanned := 0
 		err = tx.Changes(since, func(c Change) (bool, error) {
-			if len(resp.Records) == q.Limit || scanned == maxScan {
+			if resp.count == q.Limit || scanned == maxScan {
 				resp.More = true
 				return false, nil
 			}
@@ -91,7 +130,7 @@ func (s *Service) Pull(ctx context.Context, caller *auth.Account, q PullQuery) (
 			if state == nil {
 				return true, nil
 			}
-			resp.Records = append(resp.Records, withSeq(state, seq))
+			resp.addRecord(state, seq)
 			return true, nil
 		})
 		if err != nil {

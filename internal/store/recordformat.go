@@ -135,7 +135,7 @@ func (h recordHead) summary(copyValues bool) records.Summary {
 
 // RecordJSON implements records.ReadTx.
 func (t *tx) RecordJSON(id string) ([]byte, uint64, error) {
-	k, ok := idKey(id)
+	k, ok := t.key(id)
 	if !ok {
 		return nil, 0, nil
 	}

@@ -38,9 +38,18 @@ func fromMs(n int64) time.Time {
 	return time.UnixMilli(n).UTC()
 }
 
+// key returns a record id's key, without parsing it again when it is the
+// id of the change just read.
+func (t *tx) key(id string) ([]byte, bool) {
+	if id != "" && id == t.lastChange.id {
+		return t.lastChange.key[:], true
+	}
+	return idKey(id)
+}
+
 // Record implements records.ReadTx.
 func (t *tx) Record(id string) (*records.Stored, error) {
-	k, ok := idKey(id)
+	k, ok := t.key(id)
 	if !ok {
 		return nil, nil
 	}
@@ -122,7 +131,9 @@ func changeValue(id []byte, scope, form string) []byte {
 	return append(v, form...)
 }
 
-func parseChange(k, v []byte) (records.Change, error) {
+// parseChange reads a change entry. Scope and form names come from names,
+// which keeps one string per name for the transaction (a feed holds few).
+func (t *tx) parseChange(k, v []byte) (records.Change, error) {
 	if len(v) < 18 {
 		return records.Change{}, fmt.Errorf("store: change entry too short")
 	}
@@ -131,20 +142,34 @@ func parseChange(k, v []byte) (records.Change, error) {
 	if len(v) < 17+n+1 {
 		return c, fmt.Errorf("store: change entry malformed")
 	}
-	c.Scope = string(v[17 : 17+n])
+	c.Scope = t.name(v[17 : 17+n])
 	m := int(v[17+n])
 	if len(v) != 18+n+m {
 		return c, fmt.Errorf("store: change entry malformed")
 	}
-	c.Form = string(v[18+n:])
+	c.Form = t.name(v[18+n:])
+	t.lastChange = lastChange{id: c.ID, key: [16]byte(v[:16])}
 	return c, nil
+}
+
+// name returns b as a string, the same string each time in a transaction.
+func (t *tx) name(b []byte) string {
+	if s, ok := t.names[string(b)]; ok {
+		return s
+	}
+	if t.names == nil {
+		t.names = map[string]string{}
+	}
+	s := string(b)
+	t.names[s] = s
+	return s
 }
 
 // Changes implements records.ReadTx.
 func (t *tx) Changes(after uint64, fn func(records.Change) (bool, error)) error {
 	c := t.btx.Bucket(bChanges).Cursor()
 	for k, v := c.Seek(u64(after + 1)); k != nil; k, v = c.Next() {
-		ch, err := parseChange(k, v)
+		ch, err := t.parseChange(k, v)
 		if err != nil {
 			return err
 		}

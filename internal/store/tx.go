@@ -18,6 +18,16 @@ type tx struct {
 	// namesKnown are the (form, field name) pairs this transaction found
 	// or put in the field names bucket.
 	namesKnown map[formField]struct{}
+	// names are the scope and form names read from the feed (parseChange).
+	names map[string]string
+	// lastChange is the record id of the change entry read last, and its
+	// key.
+	lastChange lastChange
+}
+
+type lastChange struct {
+	id  string
+	key [16]byte
 }
 
 // formField is a field name of a form.
