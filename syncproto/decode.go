@@ -69,17 +69,29 @@ func CheckJSON(body []byte) error {
 // and the quarantine) and an *Error with CodeInvalidRecord or CodeTooLarge
 // when the item is malformed.
 func DecodeItem(raw json.RawMessage) (State, error) {
-	s, err := ParseItem(raw)
-	if err != nil {
-		return s, err
+	s, _, err := ReadItem(raw)
+	return s, err
+}
+
+// ReadItem is DecodeItem that also says whether the item parsed, for a
+// caller that treats an item of the wrong shape apart from an invalid one.
+// Items of the usual shape are read and checked in one pass.
+func ReadItem(raw json.RawMessage) (s State, parsed bool, err error) {
+	s, valuesRead, ok := scanItem(raw)
+	if !ok {
+		if s, err = ParseItem(raw); err != nil {
+			return s, false, err
+		}
 	}
-	return s, ValidateItem(s)
+	return s, true, validateItem(s, valuesRead)
 }
 
 // ValidateItem is Validate for a push item, which must also carry at least
 // one write. It returns Validate's errors first.
-func ValidateItem(s State) error {
-	if err := Validate(s); err != nil {
+func ValidateItem(s State) error { return validateItem(s, false) }
+
+func validateItem(s State, valuesRead bool) error {
+	if err := validate(s, valuesRead); err != nil {
 		return err
 	}
 	if len(s.Writes) == 0 {
@@ -97,9 +109,15 @@ func ParseItem(raw json.RawMessage) (State, error) {
 	if len(t) == 0 || t[0] != '{' {
 		return s, Errorf(CodeInvalidRecord, "an item must be a JSON object")
 	}
-	if st, ok := scanItem(raw); ok {
+	if st, _, ok := scanItem(raw); ok {
 		return st, nil
 	}
+	return parseItemJSON(raw)
+}
+
+// parseItemJSON is ParseItem through encoding/json, for any item.
+func parseItemJSON(raw json.RawMessage) (State, error) {
+	var s State
 	if err := json.Unmarshal(raw, &s); err != nil {
 		var id struct {
 			ID json.RawMessage `json:"id"`

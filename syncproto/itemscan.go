@@ -15,8 +15,9 @@ import (
 // FuzzItemScan and FuzzPushScan hold the two paths to the same answers.
 
 // scanItem reads a push item of the usual shape. Field values are slices
-// of raw, not copies.
-func scanItem(raw []byte) (st State, ok bool) {
+// of raw, not copies. valuesRead says that no value nests deeper than
+// MaxValueDepth: with ok, every value is then known to be valid.
+func scanItem(raw []byte) (st State, valuesRead, ok bool) {
 	s := jsonScanner{b: raw}
 	s.ws()
 	var seen [5]bool
@@ -48,10 +49,13 @@ func scanItem(raw []byte) (st State, ok bool) {
 		return ok
 	})
 	if !ok {
-		return State{}, false
+		return State{}, false, false
 	}
 	s.ws()
-	return st, s.i == len(s.b)
+	if s.i != len(s.b) {
+		return State{}, false, false
+	}
+	return st, s.deepest <= MaxValueDepth, true
 }
 
 // members reads an object at s.i, calling member for each key (plain, not

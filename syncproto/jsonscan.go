@@ -180,42 +180,65 @@ func (s *jsonScanner) array(d int) scanResult {
 	}
 }
 
+// strClass sorts the bytes of a string's text: strPlain bytes stand for
+// themselves and are written back the same; strOther bytes are valid but
+// not plain (non-ASCII, DEL, and the HTML characters); strSpecial bytes
+// end the string, start an escape, or are not allowed (control bytes).
+var strClass = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c == '"' || c == '\\' || c < 0x20:
+			t[c] = strSpecial
+		case c > 0x7e || c == '<' || c == '>' || c == '&':
+			t[c] = strOther
+		}
+	}
+	return t
+}()
+
+const (
+	strPlain uint8 = iota
+	strOther
+	strSpecial
+)
+
 // str reads a string at s.i ('"') and reports whether it is plain: only
 // bytes from 0x20 to 0x7e, no escape, no '<', '>' or '&' (so its bytes are
 // its value, and encoding/json writes it back the same).
 func (s *jsonScanner) str() (plain, ok bool) {
 	s.i++ // "
 	plain = true
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
+	b := s.b
+	for i := s.i; i < len(b); i++ {
+		switch strClass[b[i]] {
+		case strPlain:
+			continue
+		case strOther:
+			plain = false
+			continue
+		}
+		switch c := b[i]; {
 		case c == '"':
-			s.i++
+			s.i = i + 1
 			return plain, true
 		case c < 0x20:
 			return false, false
-		case c == '\\':
+		default: // a backslash
 			plain = false
-			s.i++
-			if s.i >= len(s.b) {
+			i++
+			if i >= len(b) {
 				return false, false
 			}
-			switch s.b[s.i] {
+			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i++
 			case 'u':
-				if len(s.b)-s.i < 5 || !isHex(s.b[s.i+1]) || !isHex(s.b[s.i+2]) || !isHex(s.b[s.i+3]) || !isHex(s.b[s.i+4]) {
+				if len(b)-i < 5 || !isHex(b[i+1]) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) {
 					return false, false
 				}
-				s.i += 5
+				i += 4
 			default:
 				return false, false
 			}
-		default:
-			if c > 0x7e || c == '<' || c == '>' || c == '&' {
-				plain = false
-			}
-			s.i++
 		}
 	}
 	return false, false

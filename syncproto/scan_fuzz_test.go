@@ -10,8 +10,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -95,7 +97,7 @@ func FuzzItemScan(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		got, ok := scanItem(raw)
+		got, _, ok := scanItem(raw)
 		if !ok {
 			return
 		}
@@ -134,7 +136,7 @@ func FuzzPushScan(f *testing.F) {
 func TestScanReadsTheUsualShape(t *testing.T) {
 	items := 0
 	for _, s := range scanSeeds(t) {
-		if _, ok := scanItem(s); ok {
+		if _, _, ok := scanItem(s); ok {
 			items++
 		}
 	}
@@ -166,6 +168,39 @@ func FuzzCanonicalScan(f *testing.F) {
 		}
 		if !bytes.Equal(got, want) {
 			t.Fatalf("canonicalScan(%q) = %q, encoding/json gives %q", v, got, want)
+		}
+	})
+}
+
+// FuzzReadItem holds ReadItem, which reads and checks usual items in one
+// pass, to ParseItem through encoding/json then ValidateItem: the same
+// state, the same error.
+func FuzzReadItem(f *testing.F) {
+	for _, s := range scanSeeds(f) {
+		f.Add(s)
+	}
+	deep := `{"id":"0193a6f4-7c1e-7b55-9a10-5e2d3c4b1a00","form":"f","scope":"s","clock":{"0193a6f4-7c1e-7b55-9a10-00000000000a":1},"writes":[{"by":"0193a6f4-7c1e-7b55-9a10-00000000000a","n":1,"at":1,"fields":{"a":`
+	for _, d := range []int{MaxValueDepth, MaxValueDepth + 1, scanMaxDepth + 1} {
+		v := strings.Repeat("[", d) + strings.Repeat("]", d)
+		f.Add([]byte(deep + v + `}}]}`))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, parsed, err := ReadItem(raw)
+		want, werr := parseItemJSON(raw)
+		if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+			want, werr = State{}, Errorf(CodeInvalidRecord, "an item must be a JSON object")
+		}
+		if parsed != (werr == nil) {
+			t.Fatalf("ReadItem(%q): parsed %v, encoding/json: %v", raw, parsed, werr)
+		}
+		if werr == nil {
+			werr = ValidateItem(want)
+		}
+		if fmt.Sprint(err) != fmt.Sprint(werr) {
+			t.Fatalf("ReadItem(%q): error %v, want %v", raw, err, werr)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("ReadItem(%q):\n got %#v\nwant %#v", raw, got, want)
 		}
 	})
 }

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
+	"strings"
 )
 
 // Validate checks a state or push item on its own (PROTOCOL.md §1, §2, §7):
@@ -12,7 +15,12 @@ import (
 // twice, no write without fields, reserved fields, and the limits. It
 // returns an *Error with CodeInvalidRecord, or CodeTooLarge for a limit,
 // whose message names the field and the reason (never its value).
-func Validate(s State) error {
+func Validate(s State) error { return validate(s, false) }
+
+// validate is Validate; valuesRead says every value is known to be one
+// JSON value nested no deeper than MaxValueDepth (scanItem read them), so
+// they are not read again.
+func validate(s State, valuesRead bool) error {
 	if !IsUUID(s.ID) {
 		return Errorf(CodeInvalidRecord, "id %s: not a lowercase UUID", quoteName(s.ID))
 	}
@@ -46,8 +54,8 @@ func Validate(s State) error {
 			return Errorf(CodeInvalidRecord, "%s: a write with no field", where)
 		}
 		for name, v := range w.Fields {
-			if err := validateField(where, name, v, w); err != nil {
-				return err
+			if err := validateField(where, name, v, w, valuesRead); err != nil {
+				return firstFieldError(where, w, valuesRead)
 			}
 			fields[name] = true
 		}
@@ -58,7 +66,24 @@ func Validate(s State) error {
 	return nil
 }
 
-func validateField(where, name string, v json.RawMessage, w Write) error {
+// firstFieldError returns the error of the first invalid field of w in
+// name order, so that a write with several gets the same error each time
+// (maps have no order).
+func firstFieldError(where string, w Write, valuesRead bool) error {
+	names := make([]string, 0, len(w.Fields))
+	for name := range w.Fields {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := validateField(where, name, w.Fields[name], w, valuesRead); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validateField(where, name string, v json.RawMessage, w Write, valueRead bool) error {
 	switch {
 	case name == FieldDeleted:
 		t := string(bytes.TrimSpace(v))
@@ -84,6 +109,9 @@ func validateField(where, name string, v json.RawMessage, w Write) error {
 	if len(v) > MaxValueBytes {
 		return Errorf(CodeTooLarge, "%s field %s: value of %d bytes, at most %d", where, quoteName(name), len(v), MaxValueBytes)
 	}
+	if valueRead {
+		return nil
+	}
 	d, res := scanValue(v)
 	if res == scanTooDeep {
 		if !json.Valid(v) {
@@ -105,14 +133,29 @@ func validateClock(where string, c Clock) error {
 		return Errorf(CodeTooLarge, "%s: %d actors, at most %d", where, len(c), MaxActors)
 	}
 	for a, n := range c {
+		if IsUUID(a) && n >= 1 {
+			continue
+		}
+		// Report the first bad entry in actor order, the same each time.
+		a = slices.MinFunc(badActors(c), strings.Compare)
+		n = c[a]
 		if !IsUUID(a) {
 			return Errorf(CodeInvalidRecord, "%s: actor %s is not a lowercase UUID", where, quoteName(a))
 		}
-		if n < 1 {
-			return Errorf(CodeInvalidRecord, "%s: count of %s must be at least 1", where, a)
-		}
+		return Errorf(CodeInvalidRecord, "%s: count of %s must be at least 1", where, a)
 	}
 	return nil
+}
+
+// badActors returns the actors of c that are not UUIDs or count below 1.
+func badActors(c Clock) []string {
+	var out []string
+	for a, n := range c {
+		if !IsUUID(a) || n < 1 {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Depth returns the deepest nesting of arrays and objects in a JSON value.

@@ -67,14 +67,22 @@ func canonicalScalar(v []byte) ([]byte, bool) {
 		if len(v) < 2 || v[len(v)-1] != '"' {
 			return nil, false
 		}
+		ascii := true
 		for _, b := range v[1 : len(v)-1] {
-			if b == '\\' || b == '"' || b < 0x20 || b == '<' || b == '>' || b == '&' {
+			switch strClass[b] {
+			case strPlain:
+			case strSpecial:
 				return nil, false
+			default:
+				if b == '<' || b == '>' || b == '&' {
+					return nil, false
+				}
+				ascii = false
 			}
 		}
 		// encoding/json always escapes U+2028 and U+2029: leave those to
 		// the slow path, so every spelling gets one canonical form.
-		if !utf8.Valid(v) || bytes.Contains(v, []byte("\u2028")) || bytes.Contains(v, []byte("\u2029")) {
+		if !ascii && (!utf8.Valid(v) || bytes.Contains(v, []byte("\u2028")) || bytes.Contains(v, []byte("\u2029"))) {
 			return nil, false
 		}
 		return v, true

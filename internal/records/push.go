@@ -116,12 +116,8 @@ func decodeItems(raws []json.RawMessage, caller *auth.Account, batch string) []d
 
 // decodeItem parses and validates one item on its own.
 func decodeItem(raw json.RawMessage) decodedItem {
-	st, err := sp.ParseItem(raw)
-	it := decodedItem{raw: raw, state: st, parsed: err == nil, err: err}
-	if err == nil {
-		it.err = sp.ValidateItem(st)
-	}
-	return it
+	st, parsed, err := sp.ReadItem(raw)
+	return decodedItem{raw: raw, state: st, parsed: parsed, err: err}
 }
 
 // Push applies a device's batch (PROTOCOL.md §2) in one transaction and
