@@ -47,11 +47,14 @@ func (h *HistoryEntry) appendBody(b []byte) []byte {
 		b = sp.AppendJSONString(b, f)
 	}
 	b = append(b, `],"values":{`...)
-	names := make([]string, 0, len(h.Values))
-	for n := range h.Values {
-		names = append(names, n)
+	names := h.Fields // sorted; usually every changed field gained a value
+	if !h.valuesAreFields() {
+		names = make([]string, 0, len(h.Values))
+		for n := range h.Values {
+			names = append(names, n)
+		}
+		sort.Strings(names)
 	}
-	sort.Strings(names)
 	for i, n := range names {
 		if i > 0 {
 			b = append(b, ',')
@@ -81,4 +84,18 @@ func (h *HistoryEntry) appendBody(b []byte) []byte {
 		b = sp.AppendJSONString(b, h.ActorRole)
 	}
 	return append(b, '}')
+}
+
+// valuesAreFields reports whether Values holds a value for every name of
+// Fields and no other.
+func (h *HistoryEntry) valuesAreFields() bool {
+	if len(h.Values) != len(h.Fields) {
+		return false
+	}
+	for _, n := range h.Fields {
+		if _, ok := h.Values[n]; !ok {
+			return false
+		}
+	}
+	return true
 }

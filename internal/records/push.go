@@ -69,7 +69,11 @@ func prepareFresh(it *decodedItem, device, batch string) {
 		f.history = newHistory(nil, merged, device, batch, KindPush, false)
 	}
 	f.stateJSON = f.state.AppendJSON(make([]byte, 0, 2*len(it.raw)))
-	f.summary = Summarize(f.analysis)
+	if f.item == nil {
+		f.summary = summarize(f.analysis, f.history.Fields) // the write's fields, sorted
+	} else {
+		f.summary = Summarize(f.analysis)
+	}
 	f.history.freeze()
 	it.fresh = f
 }
