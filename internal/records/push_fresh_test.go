@@ -1,9 +1,12 @@
 package records_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/fieldsync/fieldsync/internal/auth"
@@ -75,3 +78,59 @@ func TestFreshPathMatchesMerge(t *testing.T) {
 }
 
 func jsonNumber(n uint64) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestPushAdmissionQueues pushes from many devices at once through a
+// service that admits one full batch of records at a time: every push is
+// answered, every record stored once, and a push whose caller has gone is
+// refused without being applied.
+func TestPushAdmissionQueues(t *testing.T) {
+	s := newServer(t)
+	s.svc = records.NewService(s.st, records.Options{Now: s.clock.Now, PushInFlight: 1})
+	const devices, batches, items = 6, 3, 5
+	var wg sync.WaitGroup
+	errs := make(chan error, devices*batches)
+	for d := range devices {
+		dev := s.tablet(fmt.Sprintf("tablet %d", d), "north")
+		bodies := make([][]byte, batches)
+		for b := range bodies {
+			var its []sp.State
+			for range items {
+				_, it := dev.create("assessment", "north", map[string]any{"household_size": b})
+				its = append(its, it)
+			}
+			bodies[b] = pushBody(t, dev.acc.ID, its...)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, body := range bodies {
+				resp, err := s.svc.Push(s.ctx, dev.acc, body)
+				if err == nil && len(resp.Results) != items {
+					err = fmt.Errorf("%d results", len(resp.Results))
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := s.lastSeq(); got != devices*batches*items {
+		t.Errorf("last seq %d, want %d", got, devices*batches*items)
+	}
+
+	gone, cancel := context.WithCancel(s.ctx)
+	cancel()
+	dev := s.tablet("tablet late", "north")
+	_, it := dev.create("assessment", "north", map[string]any{"household_size": 1})
+	if _, err := s.svc.Push(gone, dev.acc, pushBody(t, dev.acc.ID, it)); err == nil {
+		t.Error("a push whose caller has gone was applied")
+	}
+	if got := s.lastSeq(); got != devices*batches*items {
+		t.Errorf("last seq %d after the refused push, want %d", got, devices*batches*items)
+	}
+}

@@ -42,6 +42,7 @@ type Config struct {
 	MaxSkew           time.Duration
 	StaleDays         int
 	MemoryLimit       string
+	PushInFlight      int
 	DebugAddr         string
 }
 
@@ -49,7 +50,7 @@ func defaultConfig() Config {
 	return Config{
 		Addr: "127.0.0.1:8080", Data: "./data", LogFormat: "text", LogLevel: "info",
 		ShutdownTimeout: 30 * time.Second, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute, WriteTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute,
-		RatePerSecond: 500, RateBurst: 2000, MaxSkew: 2 * time.Minute, StaleDays: 3, MemoryLimit: "256MiB",
+		RatePerSecond: 500, RateBurst: 2000, MaxSkew: 2 * time.Minute, StaleDays: 3, MemoryLimit: "256MiB", PushInFlight: records.DefaultPushInFlight,
 	}
 }
 
@@ -71,6 +72,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.MaxSkew, "max-skew", cfg.MaxSkew, "flag devices whose clock is further than this from the server's")
 	fs.IntVar(&cfg.StaleDays, "stale-days", cfg.StaleDays, "flag devices that have not synced for this many days")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", cfg.DebugAddr, "if set (e.g. 127.0.0.1:6060), serve Go's pprof profiles there, apart from the API; keep it on loopback")
+	fs.IntVar(&cfg.PushInFlight, "push-in-flight", cfg.PushInFlight, "records of concurrent pushes decoded and applied at once (at least one full batch); further pushes wait their turn")
 	fs.StringVar(&cfg.MemoryLimit, "memory-limit", cfg.MemoryLimit, "soft memory limit for the Go runtime (e.g. 256MiB, 1GiB; 0 for none); GOMEMLIMIT in the environment wins")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -109,7 +111,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	api := server.New(server.Options{
-		Records:         records.NewService(st, records.Options{Logger: log}),
+		Records:         records.NewService(st, records.Options{Logger: log, PushInFlight: cfg.PushInFlight}),
 		Auth:            accounts,
 		Logger:          log,
 		Metrics:         m,
