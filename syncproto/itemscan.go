@@ -58,80 +58,26 @@ func scanItem(raw []byte) (st State, valuesRead, ok bool) {
 	return st, s.deepest <= MaxValueDepth, true
 }
 
-// members reads an object at s.i, calling member for each key (plain, not
-// escaped) with s.i at its value; member reads the value and reports
-// whether it could. It reports false for anything else.
+// members reads an object at s.i whose keys are all plain (see str),
+// calling member for each key with s.i at its value; member reads the
+// value and reports whether it could. It reports false for anything else.
 func (s *jsonScanner) members(member func(key []byte) bool) bool {
-	if s.i >= len(s.b) || s.b[s.i] != '{' {
-		return false
-	}
-	s.i++
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
-		return true
-	}
-	for {
-		key, ok := s.plainBytes()
-		if !ok {
-			return false
+	return s.eachMember(func(key []byte, plain bool) scanResult {
+		if !plain || !member(key) {
+			return scanInvalid
 		}
-		s.ws()
-		if s.i >= len(s.b) || s.b[s.i] != ':' {
-			return false
-		}
-		s.i++
-		s.ws()
-		if !member(key) {
-			return false
-		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.ws()
-		case '}':
-			s.i++
-			return true
-		default:
-			return false
-		}
-	}
+		return scanOK
+	}) == scanOK
 }
 
 // elements reads an array at s.i, calling element with s.i at each one.
 func (s *jsonScanner) elements(element func() bool) bool {
-	if s.i >= len(s.b) || s.b[s.i] != '[' {
-		return false
-	}
-	s.i++
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == ']' {
-		s.i++
-		return true
-	}
-	for {
+	return s.eachElement(func() scanResult {
 		if !element() {
-			return false
+			return scanInvalid
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.ws()
-		case ']':
-			s.i++
-			return true
-		default:
-			return false
-		}
-	}
+		return scanOK
+	}) == scanOK
 }
 
 // plainBytes reads a plain string at s.i (see str) and returns its bytes.

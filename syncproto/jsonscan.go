@@ -109,7 +109,26 @@ func (s *jsonScanner) object(d int) scanResult {
 	if r := s.enter(d); r != scanOK {
 		return r
 	}
-	s.i++ // {
+	return s.eachMember(func([]byte, bool) scanResult { return s.value(d) })
+}
+
+// array reads an array at s.i ('['), whose elements are at depth d.
+func (s *jsonScanner) array(d int) scanResult {
+	if r := s.enter(d); r != scanOK {
+		return r
+	}
+	return s.eachElement(func() scanResult { return s.value(d) })
+}
+
+// eachMember reads an object at s.i, calling member with s.i at each
+// value, the key's text (between its quotes) and whether the key is plain
+// (see str); member reads the value. It stops at the first result that is
+// not scanOK and returns it.
+func (s *jsonScanner) eachMember(member func(key []byte, plain bool) scanResult) scanResult {
+	if s.i >= len(s.b) || s.b[s.i] != '{' {
+		return scanInvalid
+	}
+	s.i++
 	s.ws()
 	if s.i < len(s.b) && s.b[s.i] == '}' {
 		s.i++
@@ -119,65 +138,69 @@ func (s *jsonScanner) object(d int) scanResult {
 		if s.i >= len(s.b) || s.b[s.i] != '"' {
 			return scanInvalid
 		}
-		if _, ok := s.str(); !ok {
+		start := s.i + 1
+		plain, ok := s.str()
+		if !ok {
 			return scanInvalid
 		}
+		key := s.b[start : s.i-1]
 		s.ws()
 		if s.i >= len(s.b) || s.b[s.i] != ':' {
 			return scanInvalid
 		}
 		s.i++
 		s.ws()
-		if r := s.value(d); r != scanOK {
+		if r := member(key, plain); r != scanOK {
 			return r
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return scanInvalid
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.ws()
-		case '}':
-			s.i++
-			return scanOK
-		default:
-			return scanInvalid
+		if r := s.next('}'); r != scanMore {
+			return r
 		}
 	}
 }
 
-// array reads an array at s.i ('['), whose elements are at depth d.
-func (s *jsonScanner) array(d int) scanResult {
-	if r := s.enter(d); r != scanOK {
-		return r
+// eachElement reads an array at s.i, calling element with s.i at each
+// one, as eachMember does.
+func (s *jsonScanner) eachElement(element func() scanResult) scanResult {
+	if s.i >= len(s.b) || s.b[s.i] != '[' {
+		return scanInvalid
 	}
-	s.i++ // [
+	s.i++
 	s.ws()
 	if s.i < len(s.b) && s.b[s.i] == ']' {
 		s.i++
 		return scanOK
 	}
 	for {
-		if r := s.value(d); r != scanOK {
+		if r := element(); r != scanOK {
 			return r
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return scanInvalid
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.ws()
-		case ']':
-			s.i++
-			return scanOK
-		default:
-			return scanInvalid
+		if r := s.next(']'); r != scanMore {
+			return r
 		}
 	}
+}
+
+// scanMore, from next, says a ',' came: another member or element follows.
+const scanMore scanResult = 255
+
+// next reads what follows a member or element: a ',' (scanMore), or the
+// closing byte (scanOK).
+func (s *jsonScanner) next(closing byte) scanResult {
+	s.ws()
+	if s.i >= len(s.b) {
+		return scanInvalid
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		s.ws()
+		return scanMore
+	case closing:
+		s.i++
+		return scanOK
+	}
+	return scanInvalid
 }
 
 // strClass sorts the bytes of a string's text: strPlain bytes stand for
