@@ -20,32 +20,19 @@ import (
 func scanItem(raw []byte) (st State, valuesRead, ok bool) {
 	s := jsonScanner{b: raw}
 	s.ws()
-	var seen [5]bool
-	ok = s.members(func(key []byte) bool {
-		var k int
-		switch string(key) {
-		case "id":
-			k = 0
+	ok = s.keysOnce(itemKeys, func(k int) (ok bool) {
+		switch k {
+		case 0:
 			st.ID, ok = s.plainString()
-		case "form":
-			k = 1
+		case 1:
 			st.Form, ok = s.plainString()
-		case "scope":
-			k = 2
+		case 2:
 			st.Scope, ok = s.plainString()
-		case "clock":
-			k = 3
+		case 3:
 			st.Clock, ok = s.clock()
-		case "writes":
-			k = 4
+		case 4:
 			st.Writes, ok = s.writes()
-		default:
-			return false
 		}
-		if seen[k] {
-			return false
-		}
-		seen[k] = true
 		return ok
 	})
 	if !ok {
@@ -56,6 +43,34 @@ func scanItem(raw []byte) (st State, valuesRead, ok bool) {
 		return State{}, false, false
 	}
 	return st, s.deepest <= MaxValueDepth, true
+}
+
+// The keys of an item, a write and a push body, in the order their readers number
+// them.
+var (
+	itemKeys  = []string{"id", "form", "scope", "clock", "writes"}
+	writeKeys = []string{"by", "n", "at", "fields", "ctx"}
+	pushKeys  = []string{"device", "batch", "records"}
+)
+
+// keysOnce reads an object at s.i whose keys are among keys, each at most
+// once, calling read with the key's index and s.i at its value. It
+// reports false for any other key, a repeated one, or a value read
+// declines.
+func (s *jsonScanner) keysOnce(keys []string, read func(k int) bool) bool {
+	var seen uint64
+	return s.members(func(key []byte) bool {
+		for k, name := range keys {
+			if string(key) == name {
+				if seen&(1<<k) != 0 {
+					return false
+				}
+				seen |= 1 << k
+				return read(k)
+			}
+		}
+		return false
+	})
 }
 
 // members reads an object at s.i whose keys are all plain (see str),
@@ -161,32 +176,19 @@ func (s *jsonScanner) writes() ([]Write, bool) {
 
 // write reads one write.
 func (s *jsonScanner) write() (w Write, ok bool) {
-	var seen [5]bool
-	ok = s.members(func(key []byte) bool {
-		var k int
-		switch string(key) {
-		case "by":
-			k = 0
+	ok = s.keysOnce(writeKeys, func(k int) (ok bool) {
+		switch k {
+		case 0:
 			w.By, ok = s.plainString()
-		case "n":
-			k = 1
+		case 1:
 			w.N, ok = s.uint()
-		case "at":
-			k = 2
+		case 2:
 			w.At, ok = s.int()
-		case "fields":
-			k = 3
+		case 3:
 			w.Fields, ok = s.fields()
-		case "ctx":
-			k = 4
+		case 4:
 			w.Ctx, ok = s.clock()
-		default:
-			return false
 		}
-		if seen[k] {
-			return false
-		}
-		seen[k] = true
 		return ok
 	})
 	return w, ok
@@ -214,18 +216,13 @@ func (s *jsonScanner) fields() (map[string]json.RawMessage, bool) {
 func scanPush(body []byte) (req PushRequest, ok bool) {
 	s := jsonScanner{b: body}
 	s.ws()
-	var seen [3]bool
-	ok = s.members(func(key []byte) bool {
-		var k int
-		switch string(key) {
-		case "device":
-			k = 0
+	ok = s.keysOnce(pushKeys, func(k int) (ok bool) {
+		switch k {
+		case 0:
 			req.Device, ok = s.plainString()
-		case "batch":
-			k = 1
+		case 1:
 			req.Batch, ok = s.plainString()
-		case "records":
-			k = 2
+		case 2:
 			req.Records = []json.RawMessage{}
 			ok = s.elements(func() bool {
 				start := s.i
@@ -235,13 +232,7 @@ func scanPush(body []byte) (req PushRequest, ok bool) {
 				req.Records = append(req.Records, json.RawMessage(body[start:s.i:s.i]))
 				return true
 			})
-		default:
-			return false
 		}
-		if seen[k] {
-			return false
-		}
-		seen[k] = true
 		return ok
 	})
 	if !ok {
