@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -14,16 +15,27 @@ import (
 //
 // A record is stored as: the format byte; seq (uvarint); created, updated
 // and conflict-since times (varint unix ms); a flags byte (conflict,
-// deleted); the review state, form and scope (uvarint length and bytes);
-// the summary's values object (uvarint length and bytes); then the state's
-// wire JSON to the end. Exports read the head only; pulls send the state's
-// JSON as it is, without decoding it.
-const recordFormat = 2
+// deleted, values in state); the review state, form and scope (uvarint
+// length and bytes); the summary's values object; then the state's wire
+// JSON to the end. Exports read the head only; pulls send the state's JSON
+// as it is, without decoding it.
+//
+// The values object is written as its uvarint length and bytes, or, with
+// flagValuesInState (format 3), as the uvarint offset and length of the
+// same bytes within the state's JSON: a record of one write shows exactly
+// that write's fields, and keeping them once saves a third of the record.
+// Format 2, with the values always written out, is still read.
+const recordFormat = 3
 
 const (
 	flagConflict = 1 << iota
 	flagDeleted
+	flagValuesInState
 )
+
+// minValuesRef is the size from which the values object is stored as a
+// reference into the state rather than written out.
+const minValuesRef = 16
 
 var errBadRecord = errors.New("store: malformed record value")
 
@@ -40,12 +52,10 @@ func encodeRecord(st *records.Stored) ([]byte, error) {
 	if state == nil {
 		state = st.State.AppendJSON(make([]byte, 0, 1024))
 	}
-	b := make([]byte, 0, 48+len(sum.Review)+len(st.State.Form)+len(st.State.Scope)+len(sum.Values)+len(state))
-	b = append(b, recordFormat)
-	b = binary.AppendUvarint(b, st.Seq)
-	b = binary.AppendVarint(b, ms(st.CreatedAt))
-	b = binary.AppendVarint(b, ms(st.UpdatedAt))
-	b = binary.AppendVarint(b, ms(st.ConflictSince))
+	valuesAt := -1
+	if len(sum.Values) >= minValuesRef {
+		valuesAt = bytes.Index(state, sum.Values)
+	}
 	var flags byte
 	if sum.Conflict {
 		flags |= flagConflict
@@ -53,11 +63,25 @@ func encodeRecord(st *records.Stored) ([]byte, error) {
 	if sum.Deleted {
 		flags |= flagDeleted
 	}
+	if valuesAt >= 0 {
+		flags |= flagValuesInState
+	}
+	b := make([]byte, 0, 48+len(sum.Review)+len(st.State.Form)+len(st.State.Scope)+len(sum.Values)+len(state))
+	b = append(b, recordFormat)
+	b = binary.AppendUvarint(b, st.Seq)
+	b = binary.AppendVarint(b, ms(st.CreatedAt))
+	b = binary.AppendVarint(b, ms(st.UpdatedAt))
+	b = binary.AppendVarint(b, ms(st.ConflictSince))
 	b = append(b, flags)
 	b = appendBytes(b, []byte(sum.Review))
 	b = appendBytes(b, []byte(st.State.Form))
 	b = appendBytes(b, []byte(st.State.Scope))
-	b = appendBytes(b, sum.Values)
+	if valuesAt >= 0 {
+		b = binary.AppendUvarint(b, uint64(valuesAt))
+		b = binary.AppendUvarint(b, uint64(len(sum.Values)))
+	} else {
+		b = appendBytes(b, sum.Values)
+	}
 	return append(b, state...), nil
 }
 
@@ -76,9 +100,10 @@ type recordHead struct {
 
 // decodeHead splits a stored record; its slices alias v.
 func decodeHead(v []byte) (h recordHead, err error) {
-	if len(v) == 0 || v[0] != recordFormat {
+	if len(v) == 0 || v[0] != recordFormat && v[0] != 2 {
 		return h, fmt.Errorf("%w: unknown format", errBadRecord)
 	}
+	format := v[0]
 	p := v[1:]
 	seq, n := binary.Uvarint(p)
 	if n <= 0 {
@@ -96,12 +121,33 @@ func decodeHead(v []byte) (h recordHead, err error) {
 		return h, errBadRecord
 	}
 	h.flags, p = p[0], p[1:]
-	for _, dst := range []*[]byte{&h.review, &h.form, &h.scope, &h.values} {
+	valuesInState := format >= 3 && h.flags&flagValuesInState != 0
+	fields := []*[]byte{&h.review, &h.form, &h.scope, &h.values}
+	if valuesInState {
+		fields = fields[:3]
+	}
+	for _, dst := range fields {
 		l, n := binary.Uvarint(p)
 		if n <= 0 || uint64(len(p)-n) < l {
 			return h, errBadRecord
 		}
 		*dst, p = p[n:n+int(l)], p[n+int(l):]
+	}
+	if valuesInState {
+		at, n := binary.Uvarint(p)
+		if n <= 0 {
+			return h, errBadRecord
+		}
+		p = p[n:]
+		l, n := binary.Uvarint(p)
+		if n <= 0 {
+			return h, errBadRecord
+		}
+		p = p[n:]
+		if at > uint64(len(p)) || l > uint64(len(p))-at {
+			return h, errBadRecord
+		}
+		h.values = p[at : at+l]
 	}
 	h.state = p
 	return h, nil

@@ -28,6 +28,11 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte{recordFormat})
 	f.Add([]byte{recordFormat, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Add([]byte{})
+	f.Add(encodeRecordV2(st))
+	if ref, err := encodeRecord(oneWrite()); err == nil {
+		f.Add(ref)
+		f.Add(ref[:len(ref)-40])
+	}
 	f.Fuzz(func(t *testing.T, v []byte) {
 		if _, err := decodeHead(v); err != nil {
 			return
