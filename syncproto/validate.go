@@ -33,8 +33,14 @@ func validate(s State, valuesRead bool) error {
 	if err := validateClock("clock", s.Clock); err != nil {
 		return err
 	}
-	seen := make(map[Dot]bool, len(s.Writes))
-	fields := map[string]bool{}
+	// Distinct dots and field names are counted with maps only when there
+	// is more than one write.
+	var seen map[Dot]bool
+	var fields map[string]bool
+	if len(s.Writes) > 1 {
+		seen = make(map[Dot]bool, len(s.Writes))
+		fields = map[string]bool{}
+	}
 	for i, w := range s.Writes {
 		where := fmt.Sprintf("writes[%d]", i)
 		if !IsUUID(w.By) {
@@ -49,7 +55,9 @@ func validate(s State, valuesRead bool) error {
 		if seen[w.Dot()] {
 			return Errorf(CodeInvalidRecord, "%s: dot (%s, %d) appears twice", where, w.By, w.N)
 		}
-		seen[w.Dot()] = true
+		if seen != nil {
+			seen[w.Dot()] = true
+		}
 		if len(w.Fields) == 0 {
 			return Errorf(CodeInvalidRecord, "%s: a write with no field", where)
 		}
@@ -57,11 +65,17 @@ func validate(s State, valuesRead bool) error {
 			if err := validateField(where, name, v, w, valuesRead); err != nil {
 				return firstFieldError(where, w, valuesRead)
 			}
-			fields[name] = true
+			if fields != nil {
+				fields[name] = true
+			}
 		}
 	}
-	if len(fields) > MaxFields {
-		return Errorf(CodeTooLarge, "%d fields: a record holds at most %d", len(fields), MaxFields)
+	n := len(fields)
+	if fields == nil && len(s.Writes) == 1 {
+		n = len(s.Writes[0].Fields)
+	}
+	if n > MaxFields {
+		return Errorf(CodeTooLarge, "%d fields: a record holds at most %d", n, MaxFields)
 	}
 	return nil
 }

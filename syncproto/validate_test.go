@@ -54,6 +54,19 @@ func manyFields(n int) func(s *sp.State) {
 	}
 }
 
+// twoWritesOfFields gives the two writes n fields each (f0, f1, ...), the
+// second's shifted by shift: n + shift distinct names in all.
+func twoWritesOfFields(n, shift int) func(s *sp.State) {
+	return func(s *sp.State) {
+		for w := range s.Writes {
+			s.Writes[w].Fields = map[string]json.RawMessage{}
+			for i := 0; i < n; i++ {
+				s.Writes[w].Fields[fmt.Sprintf("f%d", i+w*shift)] = json.RawMessage(`1`)
+			}
+		}
+	}
+}
+
 func nested(d int) string {
 	return strings.Repeat("[", d) + `"` + secret + `"` + strings.Repeat("]", d)
 }
@@ -145,6 +158,8 @@ func TestRejections(t *testing.T) {
 		{"nesting of 64", validate(with(setField("notes", nested(64)))), ""},
 		{"513 fields", validate(with(manyFields(513))), sp.CodeTooLarge},
 		{"512 fields", validate(with(manyFields(512))), ""},
+		{"513 fields over two writes", validate(with(twoWritesOfFields(300, 213))), sp.CodeTooLarge},
+		{"512 fields over two writes", validate(with(twoWritesOfFields(300, 212))), ""},
 		{"clock with 257 actors", validate(with(func(s *sp.State) { s.Clock = bigClock(257) })), sp.CodeTooLarge},
 		{"clock with 256 actors", validate(with(func(s *sp.State) { s.Clock = bigClock(256) })), ""},
 		{"clock with a bad actor", validate(with(func(s *sp.State) { s.Clock["device-a"] = 1 })), sp.CodeInvalidRecord},

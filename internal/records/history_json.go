@@ -26,7 +26,11 @@ func (h *HistoryEntry) AppendJSON(b []byte) []byte {
 // that writing the entry in a transaction is a copy. The entry must not
 // change after this, but for Seq and ReceivedAt.
 func (h *HistoryEntry) freeze() {
-	h.body = h.appendBody(make([]byte, 0, 1024))
+	size := 256
+	for n, v := range h.Values {
+		size += len(n) + len(v) + 4
+	}
+	h.body = h.appendBody(make([]byte, 0, size))
 }
 
 // appendBody appends the entry's JSON from its actor on.
