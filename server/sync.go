@@ -47,6 +47,7 @@ func (s *Server) pull(c *gin.Context) {
 	}
 	s.noteDevice(c, false, 0)
 	writePullPage(c, resp)
+	resp.Release()
 }
 
 // writePullPage writes a pull page without re-encoding its records: each

@@ -39,6 +39,38 @@ type PullPage struct {
 	count   int
 }
 
+// pageBuffers keeps the buffers of a few pages already sent: a page of
+// 1,000 records is over a megabyte, which growing afresh for every page
+// costs more than reading the records. (A sync.Pool is emptied by every
+// garbage collection, which pulls themselves bring on.)
+var pageBuffers = make(chan []byte, 4)
+
+// maxKeptPage is the largest page buffer kept for another page.
+const maxKeptPage = 4 << 20
+
+// pageBuffer returns a kept page buffer, or nil.
+func pageBuffer() []byte {
+	select {
+	case b := <-pageBuffers:
+		return b
+	default:
+		return nil
+	}
+}
+
+// Release gives the page's buffer back for another page. The page must not
+// be used after.
+func (p *PullPage) Release() {
+	if p.records == nil || cap(p.records) > maxKeptPage {
+		return
+	}
+	select {
+	case pageBuffers <- p.records[:0]:
+	default:
+	}
+	p.records = nil
+}
+
 // Len returns how many records the page holds.
 func (p *PullPage) Len() int { return p.count }
 
@@ -105,7 +137,7 @@ func (s *Service) Pull(ctx context.Context, caller *auth.Account, q PullQuery) (
 	if q.Form != "" && !sp.IsSlug(q.Form) {
 		return nil, sp.Errorf(sp.CodeBadRequest, "form: must match [a-z0-9_-]{1,64}")
 	}
-	resp := &PullPage{records: make([]byte, 0, min(q.Limit, 64)*1280)}
+	resp := &PullPage{records: pageBuffer()}
 	err := s.store.View(ctx, func(tx ReadTx) error {
 		since, err := checkCursor(tx, q.Since)
 		if err != nil {
