@@ -1,6 +1,10 @@
 package syncproto
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+	"sort"
+)
 
 // FreshState returns what ApplyPush(nil, FromState(item)), then State and
 // Analyze, give for a valid push item of one write without reserved
@@ -32,4 +36,115 @@ func FreshState(item State) (st State, a Analysis, ok bool) {
 	st = State{ID: item.ID, Form: item.Form, Scope: item.Scope, Clock: Clock{}.Max(item.Clock),
 		Writes: []Write{{By: w.By, N: w.N, At: w.At, Fields: fields}}}
 	return st, Analysis{Visible: fields}, true
+}
+
+// Fresh is a record new to the server made of one push item that
+// FreshState takes, in the forms a server keeps.
+type Fresh struct {
+	State    State
+	Analysis Analysis
+	// JSON is State.AppendJSON.
+	JSON []byte
+	// Names are the field names, sorted.
+	Names []string
+	// Values is the visible values as one JSON object, names sorted: the
+	// write's fields object.
+	Values []byte
+}
+
+// NewFresh returns the Fresh of a valid item read from raw (ReadItem), or
+// ok false when FreshState declines it. When raw is already the text
+// AppendJSON writes for the state (as the SDK and encoding/json send it:
+// keys in order, no white space), JSON and Values are slices of raw and
+// nothing is encoded again.
+func NewFresh(raw []byte, item State) (f Fresh, ok bool) {
+	f.State, f.Analysis, ok = FreshState(item)
+	if !ok {
+		return Fresh{}, false
+	}
+	if values, names, ok := freshText(raw); ok && len(names) == len(f.Analysis.Visible) {
+		f.JSON, f.Values, f.Names = raw, values, names
+		return f, true
+	}
+	f.Names = make([]string, 0, len(f.Analysis.Visible))
+	for name := range f.Analysis.Visible {
+		f.Names = append(f.Names, name)
+	}
+	sort.Strings(f.Names)
+	f.JSON = f.State.AppendJSON(make([]byte, 0, len(raw)+64))
+	f.Values = appendObject(make([]byte, 0, len(raw)), f.Names, f.Analysis.Visible)
+	return f, true
+}
+
+// appendObject appends {"name":value,...} for names, in their order.
+func appendObject(b []byte, names []string, values map[string]json.RawMessage) []byte {
+	b = append(b, '{')
+	for i, name := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendJSONString(b, name)
+		b = append(b, ':')
+		b = append(b, values[name]...)
+	}
+	return append(b, '}')
+}
+
+// freshText reads an item of one write that is exactly in the form
+// AppendJSON writes: keys in order, ids and names plain (see
+// jsonScanner.str), clock actors and field names ascending, integers as
+// strconv writes them, no ctx, no white space. It returns the write's
+// fields object and its names in order; ok is false for any other text.
+func freshText(raw []byte) (fields []byte, names []string, ok bool) {
+	s := jsonScanner{b: raw}
+	lit := func(l string) bool {
+		if !bytes.HasPrefix(s.b[s.i:], []byte(l)) {
+			return false
+		}
+		s.i += len(l)
+		return true
+	}
+	plain := func() bool { _, ok := s.plainBytes(); return ok }
+	digits := func() bool { _, ok := s.uint(); return ok }
+	if !lit(`{"id":`) || !plain() || !lit(`,"form":`) || !plain() || !lit(`,"scope":`) || !plain() || !lit(`,"clock":{`) {
+		return nil, nil, false
+	}
+	var prev []byte
+	for first := true; ; first = false {
+		if !first && !lit(",") {
+			break
+		}
+		key, ok := s.plainBytes()
+		if !ok || !first && bytes.Compare(prev, key) >= 0 || !lit(":") || !digits() {
+			return nil, nil, false
+		}
+		prev = key
+	}
+	if !lit(`},"writes":[{"by":`) || !plain() || !lit(`,"n":`) || !digits() || !lit(`,"at":`) {
+		return nil, nil, false
+	}
+	neg := lit("-")
+	if at, ok := s.uint(); !ok || neg && at == 0 || !lit(`,"fields":`) {
+		return nil, nil, false
+	}
+	start := s.i
+	if !lit("{") {
+		return nil, nil, false
+	}
+	for first := true; ; first = false {
+		if !first && !lit(",") {
+			break
+		}
+		key, ok := s.plainBytes()
+		if !ok || !first && bytes.Compare(prev, key) >= 0 || !lit(":") || s.value(0) != scanOK {
+			return nil, nil, false
+		}
+		prev = key
+		names = append(names, string(key))
+	}
+	end := s.i + 1
+	if !lit("}}]}") || s.i != len(s.b) || s.spaced {
+		return nil, nil, false
+	}
+	return raw[start:end:end], names, true
 }

@@ -28,6 +28,8 @@ type jsonScanner struct {
 	i int
 	// deepest is the deepest nesting seen since the scanner was made.
 	deepest int
+	// spaced is whether any white space was skipped since then.
+	spaced bool
 }
 
 // scanValue reports whether v is one JSON value, with white space around
@@ -51,6 +53,7 @@ func (s *jsonScanner) ws() {
 		switch s.b[s.i] {
 		case ' ', '\t', '\n', '\r':
 			s.i++
+			s.spaced = true
 		default:
 			return
 		}

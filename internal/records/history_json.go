@@ -50,24 +50,12 @@ func (h *HistoryEntry) appendBody(b []byte) []byte {
 		}
 		b = sp.AppendJSONString(b, f)
 	}
-	b = append(b, `],"values":{`...)
-	names := h.Fields // sorted; usually every changed field gained a value
-	if !h.valuesAreFields() {
-		names = make([]string, 0, len(h.Values))
-		for n := range h.Values {
-			names = append(names, n)
-		}
-		sort.Strings(names)
+	b = append(b, `],"values":`...)
+	if h.valuesJSON != nil {
+		b = append(b, h.valuesJSON...)
+	} else {
+		b = h.appendValues(b)
 	}
-	for i, n := range names {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = sp.AppendJSONString(b, n)
-		b = append(b, ':')
-		b = append(b, h.Values[n]...)
-	}
-	b = append(b, '}')
 	if len(h.Siblings) > 0 {
 		sib, _ := json.Marshal(h.Siblings) // rare: a push carrying concurrent writes
 		b = append(b, `,"siblings":`...)
@@ -102,4 +90,26 @@ func (h *HistoryEntry) valuesAreFields() bool {
 		}
 	}
 	return true
+}
+
+// appendValues appends Values as one JSON object, names sorted.
+func (h *HistoryEntry) appendValues(b []byte) []byte {
+	names := h.Fields // sorted; usually every changed field gained a value
+	if !h.valuesAreFields() {
+		names = make([]string, 0, len(h.Values))
+		for n := range h.Values {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+	}
+	b = append(b, '{')
+	for i, n := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = sp.AppendJSONString(b, n)
+		b = append(b, ':')
+		b = append(b, h.Values[n]...)
+	}
+	return append(b, '}')
 }

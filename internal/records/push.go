@@ -50,14 +50,11 @@ func prepareFresh(it *decodedItem, device, batch string) {
 		return
 	}
 	f := &freshRecord{}
-	if st, a, ok := sp.FreshState(it.state); ok {
+	if fr, ok := sp.NewFresh(it.raw, it.state); ok {
 		// One write: the record is the write, and so is its history.
-		f.state, f.analysis = st, a
-		f.history = &HistoryEntry{Actor: device, Batch: batch, Kind: KindPush, Fields: make([]string, 0, len(a.Visible)), Values: a.Visible}
-		for name := range a.Visible {
-			f.history.Fields = append(f.history.Fields, name)
-		}
-		sort.Strings(f.history.Fields)
+		f.state, f.analysis, f.stateJSON = fr.State, fr.Analysis, fr.JSON
+		f.summary = &Summary{Values: fr.Values, Review: ReviewReceived}
+		f.history = &HistoryEntry{Actor: device, Batch: batch, Kind: KindPush, Fields: fr.Names, Values: fr.Analysis.Visible, valuesJSON: fr.Values}
 	} else {
 		f.item = sp.FromState(it.state)
 		merged := sp.ApplyPush(nil, f.item)
@@ -66,13 +63,9 @@ func prepareFresh(it *decodedItem, device, batch string) {
 		}
 		f.analysis = sp.Analyze(merged)
 		f.state = merged.State()
-		f.history = newHistory(nil, merged, device, batch, KindPush, false)
-	}
-	f.stateJSON = f.state.AppendJSON(make([]byte, 0, 2*len(it.raw)))
-	if f.item == nil {
-		f.summary = summarize(f.analysis, f.history.Fields) // the write's fields, sorted
-	} else {
+		f.stateJSON = f.state.AppendJSON(make([]byte, 0, 2*len(it.raw)))
 		f.summary = Summarize(f.analysis)
+		f.history = newHistory(nil, merged, device, batch, KindPush, false)
 	}
 	f.history.freeze()
 	it.fresh = f

@@ -127,6 +127,8 @@ type HistoryEntry struct {
 
 	// body, when set (freeze), is AppendJSON's output after ReceivedAt.
 	body []byte
+	// valuesJSON, when set, is Values as one JSON object, names sorted.
+	valuesJSON []byte
 }
 
 // QuarantineEntry is a rejected push item, kept with the reason so that
