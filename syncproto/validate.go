@@ -152,7 +152,6 @@ func validateClock(where string, c Clock) error {
 		}
 		// Report the first bad entry in actor order, the same each time.
 		a = slices.MinFunc(badActors(c), strings.Compare)
-		n = c[a]
 		if !IsUUID(a) {
 			return Errorf(CodeInvalidRecord, "%s: actor %s is not a lowercase UUID", where, quoteName(a))
 		}
