@@ -39,7 +39,7 @@ func VerifyFile(ctx context.Context, path string) error {
 	}
 	defer db.Close()
 	return db.View(func(btx *bolt.Tx) error {
-		for _, b := range allBuckets {
+		for _, b := range schema1Buckets {
 			if btx.Bucket(b) == nil {
 				return fmt.Errorf("%s is not a fieldsync database (bucket %s missing)", path, b)
 			}
@@ -56,7 +56,7 @@ func VerifyFile(ctx context.Context, path string) error {
 		if len(errs) > 0 {
 			return errors.Join(errs...)
 		}
-		return checkFeed(newTx(btx))
+		return checkIndexes(newTx(btx))
 	})
 }
 

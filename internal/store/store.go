@@ -25,7 +25,9 @@ var (
 	bRecords    = []byte("records")
 	bChanges    = []byte("changes")
 	bTxLog      = []byte("txlog")
-	bHistory    = []byte("history")
+	bHistory    = []byte("history") // schema 1: record id + counter → entry; read, no longer written
+	bHistLog    = []byte("history_log")
+	bHistIndex  = []byte("history_index")
 	bBatches    = []byte("batches")
 	bQuarantine = []byte("quarantine")
 	bAccounts   = []byte("accounts")
@@ -33,7 +35,10 @@ var (
 	bConflicts  = []byte("conflicts")
 	bFieldNames = []byte("fieldnames")
 
-	allBuckets = [][]byte{bMeta, bRecords, bChanges, bTxLog, bHistory, bBatches, bQuarantine, bAccounts, bTokens, bConflicts, bFieldNames}
+	// schema1Buckets are in every fieldsync database, however old.
+	schema1Buckets = [][]byte{bMeta, bRecords, bChanges, bTxLog, bHistory, bBatches, bQuarantine, bAccounts, bTokens, bConflicts, bFieldNames}
+	// allBuckets are created when a database is opened.
+	allBuckets = append(append([][]byte{}, schema1Buckets...), bHistLog, bHistIndex)
 
 	kDBID         = []byte("db_id")
 	kLastSeq      = []byte("last_seq")
@@ -41,7 +46,12 @@ var (
 	kBootstrapped = []byte("bootstrapped")
 )
 
-const schemaVersion = 1
+// schemaVersion is the database layout this server writes. Version 2
+// keeps history in an append-only log with an index by record (version 1
+// keyed it by record, which scattered every push's writes) and records in
+// format 3. A version 1 database is upgraded in place when opened; a
+// server that knows only version 1 refuses a version 2 one.
+const schemaVersion = 2
 
 // FileName is the database file's name inside the data directory.
 const FileName = "fieldsync.db"
@@ -111,8 +121,15 @@ func (s *Store) init() error {
 			}
 		}
 		meta := tx.Bucket(bMeta)
-		if v := meta.Get(kSchema); v != nil && binary.BigEndian.Uint64(v) != schemaVersion {
-			return fmt.Errorf("store: schema version %d, this server knows %d", binary.BigEndian.Uint64(v), schemaVersion)
+		if v := meta.Get(kSchema); v != nil {
+			switch version := binary.BigEndian.Uint64(v); {
+			case version > schemaVersion:
+				return fmt.Errorf("store: schema version %d, this server knows %d at most", version, schemaVersion)
+			case version < schemaVersion:
+				if err := meta.Put(kSchema, u64(schemaVersion)); err != nil {
+					return err
+				}
+			}
 		}
 		if meta.Get(kDBID) == nil {
 			id := make([]byte, 16)
@@ -206,8 +223,17 @@ func (s *Store) Check(ctx context.Context) error {
 		if len(errs) > 0 {
 			return errors.Join(errs...)
 		}
-		return checkFeed(newTx(btx))
+		return checkIndexes(newTx(btx))
 	})
+}
+
+// checkIndexes verifies what bbolt's check cannot: that the change feed
+// and the records agree, and the history log and its index.
+func checkIndexes(t *tx) error {
+	if err := checkFeed(t); err != nil {
+		return err
+	}
+	return checkHistory(t)
 }
 
 func u64(n uint64) []byte {
