@@ -54,6 +54,9 @@ func (s *Server) pull(c *gin.Context) {
 // is the state JSON as stored, already valid and compact.
 func writePullPage(c *gin.Context, p *records.PullPage) {
 	c.Header("Content-Type", "application/json; charset=utf-8")
+	// Known before the first byte, so clients can size their buffer (and
+	// show progress); compression, when it applies, drops it.
+	c.Header("Content-Length", strconv.Itoa(p.Size()))
 	c.Status(http.StatusOK)
 	if _, err := p.WriteTo(c.Writer); err != nil {
 		c.Error(err) // the client went away: nothing more to tell it

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -940,6 +941,14 @@ func TestBadInput(t *testing.T) {
 			if err := json.Unmarshal(plain, &pr); err != nil || len(pr.Records) != len(want) {
 				t.Errorf("Accept-Encoding %q: decoded answer %v, %d records, want %d", tc.accept, err, len(pr.Records), len(want))
 			}
+			if cl := resp.Header.Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(rb)) {
+				t.Errorf("Accept-Encoding %q: Content-Length %s for %d bytes sent", tc.accept, cl, len(rb))
+			}
+		}
+		// A plain answer says its length before it is sent.
+		resp, rb := s.Do(t, http.MethodGet, "/v1/sync/pull?limit=1000", a.Token, nil, map[string]string{"Accept-Encoding": "identity"})
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Length") != strconv.Itoa(len(rb)) || resp.Header.Get("Content-Encoding") != "" {
+			t.Errorf("plain answer: status %d, Content-Length %q for %d bytes, Content-Encoding %q", resp.StatusCode, resp.Header.Get("Content-Length"), len(rb), resp.Header.Get("Content-Encoding"))
 		}
 	})
 

@@ -230,7 +230,7 @@ func (p *pageReader) pull(ctx context.Context, s *server, token, since string, l
 	if err != nil {
 		return page{}, 0, 0, fmt.Errorf("pull: %w", err)
 	}
-	body, err := io.ReadAll(resp.Body)
+	body, err := readAll(resp)
 	resp.Body.Close()
 	if err != nil {
 		return page{}, 0, 0, fmt.Errorf("pull: reading the answer: %w", err)
@@ -423,4 +423,15 @@ func syncMany(ctx context.Context, s *server, devs []device, bodies [][]byte, pe
 	r.PushP50Ms, r.PushP99Ms = ms(percentile(pushes, 50)), ms(percentile(pushes, 99))
 	r.PullP50Ms, r.PullP99Ms = ms(percentile(pulls, 50)), ms(percentile(pulls, 99))
 	return r, nil
+}
+
+// readAll reads an answer's body into a buffer of its Content-Length when
+// the server sent one, instead of growing one.
+func readAll(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= 64<<20 {
+		b := make([]byte, n)
+		_, err := io.ReadFull(resp.Body, b)
+		return b, err
+	}
+	return io.ReadAll(resp.Body)
 }

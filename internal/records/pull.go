@@ -86,6 +86,11 @@ func (p *PullPage) addRecord(state []byte, seq uint64) {
 	p.count++
 }
 
+// Size returns the length of the page's wire JSON (what WriteTo writes).
+func (p *PullPage) Size() int {
+	return len(`{"records":[`) + len(p.records) + len(p.tail())
+}
+
 // WriteTo writes the page's wire JSON, {"records":[...],"cursor":...,"more":...}
 // and a line feed, to w.
 func (p *PullPage) WriteTo(w io.Writer) (int64, error) {
