@@ -74,8 +74,14 @@ func (p *PullPage) Release() {
 // Len returns how many records the page holds.
 func (p *PullPage) Len() int { return p.count }
 
-// addRecord appends a record's stored state JSON with "seq" added.
-func (p *PullPage) addRecord(state []byte, seq uint64) {
+// addRecord appends a record's stored state JSON with "seq" added. On the
+// first record of a page of up to limit records that has no kept buffer,
+// it sizes one for a page of records like it (at most maxKeptPage), rather
+// than doubling it a dozen times.
+func (p *PullPage) addRecord(state []byte, seq uint64, limit int) {
+	if p.count == 0 && p.records == nil {
+		p.records = make([]byte, 0, min(limit*(len(state)+32), maxKeptPage))
+	}
 	if p.count > 0 {
 		p.records = append(p.records, ',')
 	}
@@ -167,7 +173,7 @@ func (s *Service) Pull(ctx context.Context, caller *auth.Account, q PullQuery) (
 			if state == nil {
 				return true, nil
 			}
-			resp.addRecord(state, seq)
+			resp.addRecord(state, seq, q.Limit)
 			return true, nil
 		})
 		if err != nil {
