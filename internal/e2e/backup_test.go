@@ -332,6 +332,14 @@ func TestBackupRestoreResync(t *testing.T) {
 	if out, err := RunCLI("check", "--data", fresh); err != nil {
 		t.Fatalf("fieldsync check of the restored backup: %v\n%s", err, out)
 	}
+	// A check of a directory without a database fails, and creates none.
+	empty := filepath.Join(root, "no-database")
+	if out, err := RunCLI("check", "--data", empty); err == nil {
+		t.Errorf("fieldsync check of a missing database passed:\n%s", out)
+	}
+	if _, err := os.Stat(empty); !os.IsNotExist(err) {
+		t.Errorf("fieldsync check of a missing database created %s (%v)", empty, err)
+	}
 	// It is one consistent snapshot: C's records are exactly as after some
 	// k acknowledged pushes, k at least the pushes acknowledged before the
 	// request, and at most those acknowledged (or in flight) when the
