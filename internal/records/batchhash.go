@@ -26,13 +26,21 @@ func batchHash(items []decodedItem) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-// itemHash is the hash of one item's canonical form.
-func itemHash(it *decodedItem) ([32]byte, error) {
+// itemHash is the hash of one item's canonical form. scratch, if not nil,
+// is a buffer the form is written into, kept for the next item.
+func itemHash(it *decodedItem, scratch *[]byte) ([32]byte, error) {
 	var b []byte
 	if it.parsed {
+		var buf []byte
+		if scratch != nil {
+			buf = (*scratch)[:0]
+		}
 		var err error
-		if b, err = appendCanonicalState(make([]byte, 0, 2*len(it.raw)), it.state); err != nil {
+		if b, err = appendCanonicalState(buf, it.state); err != nil {
 			return [32]byte{}, err
+		}
+		if scratch != nil {
+			*scratch = b
 		}
 	} else if c, err := canonicalItem(it.raw); err == nil {
 		b = appendLen(append(b, 1), c)

@@ -22,13 +22,24 @@ func (h *HistoryEntry) AppendJSON(b []byte) []byte {
 	return h.appendBody(b)
 }
 
+// SizeHint is about how many bytes AppendJSON writes, to size its buffer.
+func (h *HistoryEntry) SizeHint() int {
+	if h.body != nil {
+		return 96 + len(h.ReceivedAt) + len(h.body)
+	}
+	return 1024
+}
+
 // freeze encodes now what AppendJSON writes after the received time, so
 // that writing the entry in a transaction is a copy. The entry must not
 // change after this, but for Seq and ReceivedAt.
 func (h *HistoryEntry) freeze() {
-	size := 256
+	size := 256 + len(h.valuesJSON)
 	for n, v := range h.Values {
-		size += len(n) + len(v) + 4
+		size += 2*len(n) + 8
+		if h.valuesJSON == nil {
+			size += len(v)
+		}
 	}
 	h.body = h.appendBody(make([]byte, 0, size))
 }

@@ -79,19 +79,21 @@ const parallelFrom = 64
 // needs the single writer.
 func decodeItems(raws []json.RawMessage, caller *auth.Account, batch string) []decodedItem {
 	items := make([]decodedItem, len(raws))
-	one := func(i int) {
+	// scratch is a worker's buffer for the canonical forms it hashes.
+	one := func(i int, scratch *[]byte) {
 		it := decodeItem(raws[i])
 		if it.err == nil && !caller.InScope(it.state.Scope) {
 			it.err = sp.Errorf(sp.CodeForbidden, "scope %q: this device is not enrolled in it", it.state.Scope)
 		}
-		it.hash, it.hashErr = itemHash(&it)
+		it.hash, it.hashErr = itemHash(&it, scratch)
 		prepareFresh(&it, caller.ID, batch)
 		items[i] = it
 	}
 	workers := runtime.GOMAXPROCS(0)
 	if len(raws) < parallelFrom || workers < 2 {
+		var scratch []byte
 		for i := range raws {
-			one(i)
+			one(i, &scratch)
 		}
 		return items
 	}
@@ -102,8 +104,9 @@ func decodeItems(raws []json.RawMessage, caller *auth.Account, batch string) []d
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var scratch []byte
 			for i := lo; i < hi; i++ {
-				one(i)
+				one(i, &scratch)
 			}
 		}()
 	}

@@ -27,7 +27,7 @@ func (t *tx) AppendHistory(id string, h *records.HistoryEntry) error {
 	if err != nil {
 		return err
 	}
-	if err := log.Put(u64(n), h.AppendJSON(make([]byte, 0, 512))); err != nil {
+	if err := log.Put(u64(n), h.AppendJSON(make([]byte, 0, h.SizeHint()))); err != nil {
 		return err
 	}
 	return t.btx.Bucket(bHistIndex).Put(append(append(make([]byte, 0, 24), k...), u64(n)...), []byte{})
