@@ -134,3 +134,31 @@ func TestPushAdmissionQueues(t *testing.T) {
 		t.Errorf("last seq %d after the refused push, want %d", got, devices*batches*items)
 	}
 }
+
+// TestNewRecordTwiceInOneBatch pushes a new record and an edit of it in
+// the same batch: the first is prepared as new, the second finds it in the
+// transaction and is merged; both are answered, and the history has both.
+func TestNewRecordTwiceInOneBatch(t *testing.T) {
+	s := newServer(t)
+	a := s.tablet("tablet A", "north")
+	sup := s.account(auth.RoleSupervisor, "Amina", "north")
+	id, created := a.create("assessment", "north", map[string]any{"household_size": 5, "sector": "crafts"})
+	edited := a.save(id, map[string]any{"household_size": 6})
+	resp := a.push(created, edited)
+	if len(resp.Results) != 2 {
+		t.Fatalf("%d results", len(resp.Results))
+	}
+	for i, r := range resp.Results {
+		wantStatus(t, fmt.Sprintf("item %d", i), r, sp.StatusApplied, "")
+	}
+	if resp.Results[0].Seq != resp.Results[1].Seq {
+		t.Errorf("one record changed twice in a transaction got seqs %d and %d", resp.Results[0].Seq, resp.Results[1].Seq)
+	}
+	v := s.get(sup, id)
+	if string(v.Values["household_size"]) != "6" || string(v.Values["sector"]) != `"crafts"` {
+		t.Errorf("values %s", raw(t, v.Values))
+	}
+	if h := s.history(sup, id); len(h) != 2 {
+		t.Errorf("history has %d entries, want 2", len(h))
+	}
+}
