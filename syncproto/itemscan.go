@@ -45,8 +45,8 @@ func scanItem(raw []byte) (st State, valuesRead, ok bool) {
 	return st, s.deepest <= MaxValueDepth, true
 }
 
-// The keys of an item, a write and a push body, in the order their readers number
-// them.
+// The keys of an item, a write and a push body, in the order their
+// readers number them.
 var (
 	itemKeys  = []string{"id", "form", "scope", "clock", "writes"}
 	writeKeys = []string{"by", "n", "at", "fields", "ctx"}
@@ -117,16 +117,16 @@ func (s *jsonScanner) plainString() (string, bool) {
 func (s *jsonScanner) uint() (uint64, bool) {
 	start := s.i
 	n := s.digits()
-	if n == 0 || (n > 1 && s.b[start] == '0') || s.endsNumber() {
+	if n == 0 || (n > 1 && s.b[start] == '0') || s.numberGoesOn() {
 		return 0, false
 	}
 	v, err := strconv.ParseUint(string(s.b[start:s.i]), 10, 64)
 	return v, err == nil && v <= math.MaxInt64
 }
 
-// endsNumber reports whether a number goes on at s.i (a fraction or an
-// exponent), which the plain-integer readers decline.
-func (s *jsonScanner) endsNumber() bool {
+// numberGoesOn reports whether the number read goes on at s.i (a
+// fraction or an exponent), which the plain-integer readers decline.
+func (s *jsonScanner) numberGoesOn() bool {
 	return s.i < len(s.b) && (s.b[s.i] == '.' || s.b[s.i] == 'e' || s.b[s.i] == 'E')
 }
 
