@@ -36,7 +36,7 @@ func itemHash(it *decodedItem, scratch *[]byte) ([32]byte, error) {
 			buf = (*scratch)[:0]
 		}
 		var err error
-		if b, err = appendCanonicalState(buf, it.state); err != nil {
+		if b, err = appendCanonicalState(buf, it.state, it.fresh.namesOrNil()); err != nil {
 			return [32]byte{}, err
 		}
 		if scratch != nil {
@@ -53,33 +53,43 @@ func itemHash(it *decodedItem, scratch *[]byte) ([32]byte, error) {
 
 // appendCanonicalState appends a canonical encoding of a typed item: every
 // part length-prefixed, writes sorted by dot, fields by name, values in
-// their canonical JSON.
-func appendCanonicalState(b []byte, s sp.State) ([]byte, error) {
+// their canonical JSON. sorted, if not nil, are the field names of the
+// item's only write, in order.
+func appendCanonicalState(b []byte, s sp.State, sorted []string) ([]byte, error) {
 	b = append(b, 0)
-	b = appendLen(b, []byte(s.ID))
-	b = appendLen(b, []byte(s.Form))
-	b = appendLen(b, []byte(s.Scope))
+	b = appendLenString(b, s.ID)
+	b = appendLenString(b, s.Form)
+	b = appendLenString(b, s.Scope)
 	b = appendClock(b, s.Clock)
-	writes := append([]sp.Write(nil), s.Writes...)
-	sort.Slice(writes, func(i, j int) bool { return writes[i].Dot().Less(writes[j].Dot()) })
+	writes := s.Writes
+	if len(writes) > 1 {
+		writes = append([]sp.Write(nil), s.Writes...)
+		sort.Slice(writes, func(i, j int) bool { return writes[i].Dot().Less(writes[j].Dot()) })
+	}
+	if len(writes) != 1 {
+		sorted = nil
+	}
 	b = binary.BigEndian.AppendUint64(b, uint64(len(writes)))
-	names := []string{}
+	var names []string
 	for _, w := range writes {
-		b = appendLen(b, []byte(w.By))
+		b = appendLenString(b, w.By)
 		b = binary.BigEndian.AppendUint64(b, w.N)
 		b = binary.BigEndian.AppendUint64(b, uint64(w.At))
-		names = names[:0]
-		for n := range w.Fields {
-			names = append(names, n)
+		names = sorted
+		if names == nil {
+			names = make([]string, 0, len(w.Fields))
+			for n := range w.Fields {
+				names = append(names, n)
+			}
+			sort.Strings(names)
 		}
-		sort.Strings(names)
 		b = binary.BigEndian.AppendUint64(b, uint64(len(names)))
 		for _, n := range names {
 			c, err := sp.Canonical(w.Fields[n])
 			if err != nil {
 				return nil, err
 			}
-			b = appendLen(b, []byte(n))
+			b = appendLenString(b, n)
 			b = appendLen(b, c)
 		}
 		b = appendClock(b, w.Ctx)
@@ -91,10 +101,16 @@ func appendClock(b []byte, c sp.Clock) []byte {
 	actors := c.Actors()
 	b = binary.BigEndian.AppendUint64(b, uint64(len(actors)))
 	for _, a := range actors {
-		b = appendLen(b, []byte(a))
+		b = appendLenString(b, a)
 		b = binary.BigEndian.AppendUint64(b, c[a])
 	}
 	return b
+}
+
+// appendLenString is appendLen for a string.
+func appendLenString(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
+	return append(b, s...)
 }
 
 // appendLen appends p with its length first, so no two sequences collide.

@@ -33,11 +33,20 @@ type decodedItem struct {
 // single writer, so that the transaction only copies it.
 type freshRecord struct {
 	item      *sp.Record // the item as siblings, when they were needed
+	names     []string   // the field names of an item of one write, sorted
 	analysis  sp.Analysis
 	state     sp.State
 	stateJSON []byte
 	summary   *Summary
 	history   *HistoryEntry // frozen: only Seq and ReceivedAt are set later
+}
+
+// namesOrNil returns f's sorted names, nil for no f.
+func (f *freshRecord) namesOrNil() []string {
+	if f == nil {
+		return nil
+	}
+	return f.names
 }
 
 // freshPath is whether pushes prepare new records before the transaction;
@@ -52,7 +61,7 @@ func prepareFresh(it *decodedItem, device, batch string) {
 	f := &freshRecord{}
 	if fr, ok := sp.NewFresh(it.raw, it.state); ok {
 		// One write: the record is the write, and so is its history.
-		f.state, f.analysis, f.stateJSON = fr.State, fr.Analysis, fr.JSON
+		f.state, f.analysis, f.stateJSON, f.names = fr.State, fr.Analysis, fr.JSON, fr.Names
 		f.summary = &Summary{Values: fr.Values, Review: ReviewReceived}
 		f.history = &HistoryEntry{Actor: device, Batch: batch, Kind: KindPush, Fields: fr.Names, Values: fr.Analysis.Visible, valuesJSON: fr.Values}
 	} else {
@@ -85,8 +94,8 @@ func decodeItems(raws []json.RawMessage, caller *auth.Account, batch string) []d
 		if it.err == nil && !caller.InScope(it.state.Scope) {
 			it.err = sp.Errorf(sp.CodeForbidden, "scope %q: this device is not enrolled in it", it.state.Scope)
 		}
-		it.hash, it.hashErr = itemHash(&it, scratch)
 		prepareFresh(&it, caller.ID, batch)
+		it.hash, it.hashErr = itemHash(&it, scratch)
 		items[i] = it
 	}
 	workers := runtime.GOMAXPROCS(0)
