@@ -61,6 +61,9 @@ type Config struct {
 	TempDir string
 	// Progress, if not nil, receives one line per step.
 	Progress io.Writer
+	// ServerArgs are more flags for `fieldsync serve`, after the
+	// generator's own (e.g. --debug-addr 127.0.0.1:6060 to profile it).
+	ServerArgs []string
 }
 
 // Machine describes where the run happened.
@@ -208,7 +211,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}()
 	start := func(name string) (*server, error) {
 		progress("starting %s serve on loopback (data in %s)", filepath.Base(bin), filepath.Join(root, name))
-		s, err := startServer(ctx, bin, filepath.Join(root, name))
+		s, err := startServer(ctx, bin, filepath.Join(root, name), cfg.ServerArgs)
 		if err == nil {
 			servers = append(servers, s)
 		}

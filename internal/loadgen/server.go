@@ -28,15 +28,15 @@ type server struct {
 	log     *os.File
 }
 
-// startServer runs `BIN serve ... --rate-limit 0` (internal/launch) and
-// waits for /healthz; on failure the error carries the end of its log.
-func startServer(ctx context.Context, bin, dataDir string) (*server, error) {
+// startServer runs `BIN serve ... --rate-limit 0 extra...` (internal/launch)
+// and waits for /healthz; on failure the error carries the end of its log.
+func startServer(ctx context.Context, bin, dataDir string, extra []string) (*server, error) {
 	logPath := dataDir + ".log"
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	ls, err := launch.Start(ctx, launch.Options{Binary: bin, DataDir: dataDir, Args: []string{"--rate-limit", "0"}, Log: logf, SysProcAttr: childAttr()})
+	ls, err := launch.Start(ctx, launch.Options{Binary: bin, DataDir: dataDir, Args: append([]string{"--rate-limit", "0"}, extra...), Log: logf, SysProcAttr: childAttr()})
 	if err != nil {
 		logf.Close()
 		if ctx.Err() != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/fieldsync/fieldsync/internal/loadgen"
@@ -20,7 +21,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `usage: fieldsync bench [--out bench.json] [--quick] [--records 100000] [--binary PATH]
+		fmt.Fprint(stderr, `usage: fieldsync bench [--out bench.json] [--quick] [--records 100000] [--binary PATH] [--server-flag=--flag=value ...]
 
 Starts the server (this binary unless --binary) on 127.0.0.1 with a fresh
 temporary data directory and measures, over HTTP, with ~1 KB assessments:
@@ -38,6 +39,8 @@ of this machine for the same bytes. Prints a table, writes JSON.
 	devices := fs.Int("devices", loadgen.DefaultSyncDevices, "devices syncing at once (--quick: 100 unless given)")
 	timeout := fs.Duration("timeout", loadgen.DefaultTimeout, "give up after this long")
 	tmp := fs.String("tmp", "", "directory for the temporary data (default: the system's temp dir)")
+	var serverArgs serverFlags
+	fs.Var(&serverArgs, "server-flag", "a flag for the server, repeatable (e.g. --server-flag=--debug-addr=127.0.0.1:6060 to profile it with go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -49,7 +52,7 @@ of this machine for the same bytes. Prints a table, writes JSON.
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	cfg := loadgen.Config{Quick: *quick, Timeout: *timeout, TempDir: *tmp, Progress: stderr, BinaryPath: *binary}
+	cfg := loadgen.Config{Quick: *quick, Timeout: *timeout, TempDir: *tmp, Progress: stderr, BinaryPath: *binary, ServerArgs: serverArgs}
 	if set["records"] || !*quick {
 		cfg.Records = *records
 	}
@@ -94,5 +97,18 @@ of this machine for the same bytes. Prints a table, writes JSON.
 		return err
 	}
 	fmt.Fprintf(stderr, "results written to %s\n", *out)
+	return nil
+}
+
+// serverFlags collects --server-flag values.
+type serverFlags []string
+
+func (f *serverFlags) String() string { return fmt.Sprint(*f) }
+
+func (f *serverFlags) Set(v string) error {
+	if !strings.HasPrefix(v, "-") {
+		return fmt.Errorf("%q is not a flag (write --server-flag=--name=value)", v)
+	}
+	*f = append(*f, v)
 	return nil
 }
