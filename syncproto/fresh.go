@@ -14,7 +14,11 @@ import (
 //
 // The returned state and analysis share the item's field map when every
 // value is already compact; neither may be modified.
-func FreshState(item State) (st State, a Analysis, ok bool) {
+func FreshState(item State) (st State, a Analysis, ok bool) { return freshState(item, false) }
+
+// freshState is FreshState; knownCompact says every value is known to be
+// compact already (read from text without white space).
+func freshState(item State, knownCompact bool) (st State, a Analysis, ok bool) {
 	if len(item.Writes) != 1 {
 		return State{}, Analysis{}, false
 	}
@@ -24,7 +28,7 @@ func FreshState(item State) (st State, a Analysis, ok bool) {
 		if IsReserved(name) {
 			return State{}, Analysis{}, false
 		}
-		allCompact = allCompact && isCompact(v)
+		allCompact = allCompact && (knownCompact || isCompact(v))
 	}
 	fields := w.Fields
 	if !allCompact {
@@ -58,11 +62,12 @@ type Fresh struct {
 // keys in order, no white space), JSON and Values are slices of raw and
 // nothing is encoded again.
 func NewFresh(raw []byte, item State) (f Fresh, ok bool) {
-	f.State, f.Analysis, ok = FreshState(item)
+	values, names, asText := freshText(raw)
+	f.State, f.Analysis, ok = freshState(item, asText)
 	if !ok {
 		return Fresh{}, false
 	}
-	if values, names, ok := freshText(raw); ok && len(names) == len(f.Analysis.Visible) {
+	if asText && len(names) == len(f.Analysis.Visible) {
 		f.JSON, f.Values, f.Names = raw, values, names
 		return f, true
 	}
