@@ -83,44 +83,61 @@ func prepareFresh(it *decodedItem, device, batch string) {
 // parallelFrom is the batch size from which items are decoded on every CPU.
 const parallelFrom = 64
 
-// decodeItems decodes, validates, scope-checks and hashes every item, in
-// parallel for large batches: this is the CPU work a push does before it
-// needs the single writer.
-func decodeItems(raws []json.RawMessage, caller *auth.Account, batch string) []decodedItem {
+// decodeItems decodes, validates, scope-checks and hashes every item, and
+// prepares those of records the server does not hold yet, in parallel for
+// large batches: this is the CPU work a push does before it needs the
+// single writer. Whether a record exists is read in a snapshot; one
+// created since is merged in the transaction as any other. It returns the
+// store's error.
+func (s *Service) decodeItems(ctx context.Context, raws []json.RawMessage, caller *auth.Account, batch string) ([]decodedItem, error) {
 	items := make([]decodedItem, len(raws))
 	// scratch is a worker's buffer for the canonical forms it hashes.
-	one := func(i int, scratch *[]byte) {
+	one := func(tx ReadTx, i int, scratch *[]byte) error {
 		it := decodeItem(raws[i])
 		if it.err == nil && !caller.InScope(it.state.Scope) {
 			it.err = sp.Errorf(sp.CodeForbidden, "scope %q: this device is not enrolled in it", it.state.Scope)
 		}
-		prepareFresh(&it, caller.ID, batch)
+		if it.err == nil {
+			held, _, err := tx.RecordJSON(it.state.ID)
+			if err != nil {
+				return err
+			}
+			if held == nil {
+				prepareFresh(&it, caller.ID, batch)
+			}
+		}
 		it.hash, it.hashErr = itemHash(&it, scratch)
 		items[i] = it
+		return nil
+	}
+	chunk := func(lo, hi int) error {
+		return s.store.View(ctx, func(tx ReadTx) error {
+			var scratch []byte
+			for i := lo; i < hi; i++ {
+				if err := one(tx, i, &scratch); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	}
 	workers := runtime.GOMAXPROCS(0)
 	if len(raws) < parallelFrom || workers < 2 {
-		var scratch []byte
-		for i := range raws {
-			one(i, &scratch)
-		}
-		return items
+		return items, chunk(0, len(raws))
 	}
 	var wg sync.WaitGroup
-	chunk := (len(raws) + workers - 1) / workers
-	for lo := 0; lo < len(raws); lo += chunk {
-		hi := min(lo+chunk, len(raws))
+	errs := make([]error, workers)
+	size := (len(raws) + workers - 1) / workers
+	for w, lo := 0, 0; lo < len(raws); w, lo = w+1, lo+size {
+		hi := min(lo+size, len(raws))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var scratch []byte
-			for i := lo; i < hi; i++ {
-				one(i, &scratch)
-			}
+			errs[w] = chunk(lo, hi)
 		}()
 	}
 	wg.Wait()
-	return items
+	return items, errors.Join(errs...)
 }
 
 // decodeItem parses and validates one item on its own.
@@ -151,7 +168,10 @@ func (s *Service) Push(ctx context.Context, caller *auth.Account, body []byte) (
 		return nil, err
 	}
 	defer s.pushing.Release(weight)
-	items := decodeItems(req.Records, caller, req.Batch)
+	items, err := s.decodeItems(ctx, req.Records, caller, req.Batch)
+	if err != nil {
+		return nil, err
+	}
 	hash, err := batchHash(items)
 	if err != nil {
 		return nil, err
