@@ -125,3 +125,42 @@ func BenchmarkPush(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPushEdits measures durable pushes of edits to records the
+// server holds: batches of 500 items from one device, each the record's
+// full state with a second write that changes two fields (the merge path,
+// not the path of new records).
+func BenchmarkPushEdits(b *testing.B) {
+	ts, accounts := benchServer(b)
+	a, tok, err := accounts.Create(context.Background(), auth.RoleDevice, "tablet", []string{"guelmim-oued-noun"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	batches := (b.N + 499) / 500
+	created := make([][]sp.State, batches)
+	for j := range created {
+		created[j] = make([]sp.State, 500)
+		for k := range created[j] {
+			created[j][k] = assessment(a.ID, j*500+k)
+		}
+		do(b, "POST", ts.URL+"/v1/sync/push", tok, pushBody(a.ID, created[j]), 200)
+	}
+	bodies := make([][]byte, batches)
+	for j, items := range created {
+		edits := make([]sp.State, len(items))
+		for k, st := range items {
+			st.Clock = sp.Clock{a.ID: 2}
+			st.Writes = append(st.Writes, sp.Write{By: a.ID, N: 2, At: time.Now().UnixMilli(), Fields: map[string]json.RawMessage{
+				"household_size": json.RawMessage(`7`), "monthly_income_mad": json.RawMessage(`1500`)}})
+			edits[k] = st
+		}
+		bodies[j] = pushBody(a.ID, edits)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for _, body := range bodies {
+		do(b, "POST", ts.URL+"/v1/sync/push", tok, body, 200)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(batches*500)/time.Since(start).Seconds(), "records/s")
+}

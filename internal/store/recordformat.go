@@ -163,9 +163,12 @@ func decodeRecord(v []byte) (*records.Stored, error) {
 	st := &records.Stored{Seq: uint64(h.seq), CreatedAt: fromMs(h.created), UpdatedAt: fromMs(h.updated), ConflictSince: fromMs(h.conflictSince)}
 	sum := h.summary(true)
 	st.Summary = &sum
-	if err := json.Unmarshal(h.state, &st.State); err != nil {
+	// The state is read from a copy, which its values then share.
+	state, err := sp.ParseItem(append([]byte(nil), h.state...))
+	if err != nil {
 		return nil, fmt.Errorf("store: decode record state: %w", err)
 	}
+	st.State = state
 	return st, nil
 }
 
