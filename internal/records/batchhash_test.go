@@ -63,4 +63,4 @@ func (emptyStore) View(_ context.Context, fn func(ReadTx) error) error { return 
 // noRecords is a snapshot without records.
 type noRecords struct{ ReadTx }
 
-func (noRecords) RecordJSON(string) ([]byte, uint64, error) { return nil, 0, nil }
+func (noRecords) Record(string) (*Stored, error) { return nil, nil }

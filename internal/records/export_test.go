@@ -1,9 +1,9 @@
 package records
 
-// SetFreshPath turns the prepared path for new records on or off, and
-// returns a function that restores it.
-func SetFreshPath(on bool) (restore func()) {
-	was := freshPath
-	freshPath = on
-	return func() { freshPath = was }
+// SetPreparePath turns the preparation of pushed records before the
+// transaction on or off, and returns a function that restores it.
+func SetPreparePath(on bool) (restore func()) {
+	was := preparePath
+	preparePath = on
+	return func() { preparePath = was }
 }

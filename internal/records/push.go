@@ -26,58 +26,9 @@ type decodedItem struct {
 	// fresh is the item's stored form for a record the server does not
 	// hold yet, prepared before the transaction; nil for a rejected item.
 	fresh *freshRecord
-}
-
-// freshRecord is everything a push writes for a record new to the server
-// but the times and the sequence number: computed in parallel before the
-// single writer, so that the transaction only copies it.
-type freshRecord struct {
-	item      *sp.Record // the item as siblings, when they were needed
-	names     []string   // the field names of an item of one write, sorted
-	analysis  sp.Analysis
-	state     sp.State
-	stateJSON []byte
-	summary   *Summary
-	history   *HistoryEntry // frozen: only Seq and ReceivedAt are set later
-}
-
-// namesOrNil returns f's sorted names, nil for no f.
-func (f *freshRecord) namesOrNil() []string {
-	if f == nil {
-		return nil
-	}
-	return f.names
-}
-
-// freshPath is whether pushes prepare new records before the transaction;
-// tests turn it off to hold both paths to the same result.
-var freshPath = true
-
-// prepareFresh computes it.fresh for a valid item pushed by device.
-func prepareFresh(it *decodedItem, device, batch string) {
-	if it.err != nil || !freshPath {
-		return
-	}
-	f := &freshRecord{}
-	if fr, ok := sp.NewFresh(it.raw, it.state); ok {
-		// One write: the record is the write, and so is its history.
-		f.state, f.analysis, f.stateJSON, f.names = fr.State, fr.Analysis, fr.JSON, fr.Names
-		f.summary = &Summary{Values: fr.Values, Review: ReviewReceived}
-		f.history = &HistoryEntry{Actor: device, Batch: batch, Kind: KindPush, Fields: fr.Names, Values: fr.Analysis.Visible, valuesJSON: fr.Values}
-	} else {
-		f.item = sp.FromState(it.state)
-		merged := sp.ApplyPush(nil, f.item)
-		if len(merged.Fields) > sp.MaxFields {
-			return // applyItem rejects it
-		}
-		f.analysis = sp.Analyze(merged)
-		f.state = merged.State()
-		f.stateJSON = f.state.AppendJSON(make([]byte, 0, 2*len(it.raw)))
-		f.summary = Summarize(f.analysis)
-		f.history = newHistory(nil, merged, device, batch, KindPush, false)
-	}
-	f.history.freeze()
-	it.fresh = f
+	// held is the item merged into the record the server held in the
+	// snapshot read before the transaction; nil for a new record.
+	held *heldMerge
 }
 
 // parallelFrom is the batch size from which items are decoded on every CPU.
@@ -97,13 +48,15 @@ func (s *Service) decodeItems(ctx context.Context, raws []json.RawMessage, calle
 		if it.err == nil && !caller.InScope(it.state.Scope) {
 			it.err = sp.Errorf(sp.CodeForbidden, "scope %q: this device is not enrolled in it", it.state.Scope)
 		}
-		if it.err == nil {
-			held, _, err := tx.RecordJSON(it.state.ID)
+		if it.err == nil && preparePath {
+			prev, err := tx.Record(it.state.ID)
 			if err != nil {
 				return err
 			}
-			if held == nil {
+			if prev == nil {
 				prepareFresh(&it, caller.ID, batch)
+			} else {
+				prepareHeld(&it, prev, caller.ID, batch)
 			}
 		}
 		it.hash, it.hashErr = itemHash(&it, scratch)
@@ -226,15 +179,19 @@ func (s *Service) Push(ctx context.Context, caller *auth.Account, body []byte) (
 // applyItem merges one item into the stored record within tx. A rejection
 // is a result, not an error; an error means the transaction must abort.
 func (s *Service) applyItem(tx Tx, it decodedItem, device, batch string, skipForged bool) (sp.PushResult, error) {
-	reject := func(err error) (sp.PushResult, error) {
-		var e *sp.Error
-		if !errors.As(err, &e) {
-			return sp.PushResult{}, err
-		}
-		return sp.PushResult{ID: it.state.ID, Status: sp.StatusRejected, Error: e}, nil
-	}
+	reject := func(err error) (sp.PushResult, error) { return rejected(it, err) }
 	if it.err != nil {
 		return reject(it.err)
+	}
+	if it.held != nil && !skipForged {
+		_, seq, err := tx.RecordJSON(it.state.ID)
+		if err != nil {
+			return sp.PushResult{}, err
+		}
+		if seq == it.held.prev.Seq {
+			return s.applyHeld(tx, it, device)
+		}
+		// Changed since the snapshot: merged again below.
 	}
 	prev, err := tx.Record(it.state.ID)
 	if err != nil {
@@ -253,13 +210,7 @@ func (s *Service) applyItem(tx Tx, it decodedItem, device, batch string, skipFor
 	if old == nil && it.fresh != nil {
 		return s.applyFresh(tx, it.fresh)
 	}
-	var item *sp.Record
-	if it.fresh != nil {
-		item = it.fresh.item
-	}
-	if item == nil {
-		item = sp.FromState(it.state)
-	}
+	item := it.item()
 	merged := sp.ApplyPush(old, item)
 	if len(merged.Fields) > sp.MaxFields {
 		return reject(sp.Errorf(sp.CodeTooLarge, "the merged record would hold %d fields, at most %d", len(merged.Fields), sp.MaxFields))
@@ -276,18 +227,14 @@ func (s *Service) applyItem(tx Tx, it decodedItem, device, batch string, skipFor
 	return s.recordChange(tx, next, a, h)
 }
 
-// applyFresh writes a record new to the server from its prepared form.
-func (s *Service) applyFresh(tx Tx, f *freshRecord) (sp.PushResult, error) {
-	now := s.now().UTC()
-	next := &Stored{State: f.state, StateJSON: f.stateJSON, CreatedAt: now, UpdatedAt: now, Summary: f.summary}
-	if f.analysis.HasConflict() {
-		next.ConflictSince = now
-	}
-	if err := tx.PutRecord(nil, next); err != nil {
+// rejected is the result of an item refused with err, an *sp.Error; any
+// other error is returned as such (the transaction must abort).
+func rejected(it decodedItem, err error) (sp.PushResult, error) {
+	var e *sp.Error
+	if !errors.As(err, &e) {
 		return sp.PushResult{}, err
 	}
-	h := *f.history // a copy: the transaction may run again
-	return s.recordChange(tx, next, f.analysis, &h)
+	return sp.PushResult{ID: it.state.ID, Status: sp.StatusRejected, Error: e}, nil
 }
 
 // recordChange appends the history entry of a change just stored as next,
@@ -309,9 +256,21 @@ func (s *Service) recordChange(tx Tx, next *Stored, a sp.Analysis, h *HistoryEnt
 // store1 writes the merged state of one record, keeping the time its
 // conflict was first detected while it lasts.
 func (s *Service) store1(tx Tx, prev *Stored, old, merged *sp.Record) (*Stored, sp.Analysis, error) {
-	now := s.now().UTC()
 	a := sp.Analyze(merged)
-	next := &Stored{State: merged.State(), CreatedAt: now, UpdatedAt: now, Summary: Summarize(a)}
+	next := &Stored{State: merged.State(), Summary: Summarize(a)}
+	s.stamp(next, prev, a)
+	if err := tx.PutRecord(prev, next); err != nil {
+		return nil, a, err
+	}
+	return next, a, nil
+}
+
+// stamp sets next's times from the server clock and prev (nil for a new
+// record): created once, updated now, and the time its conflict was first
+// detected kept while the conflict lasts.
+func (s *Service) stamp(next, prev *Stored, a sp.Analysis) {
+	now := s.now().UTC()
+	next.CreatedAt, next.UpdatedAt = now, now
 	if prev != nil {
 		next.CreatedAt = prev.CreatedAt
 		next.ConflictSince = prev.ConflictSince
@@ -322,10 +281,6 @@ func (s *Service) store1(tx Tx, prev *Stored, old, merged *sp.Record) (*Stored, 
 	case next.ConflictSince.IsZero():
 		next.ConflictSince = now
 	}
-	if err := tx.PutRecord(prev, next); err != nil {
-		return nil, a, err
-	}
-	return next, a, nil
 }
 
 // checkReviewWriters refuses a _review sibling written by a device: only

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fieldsync/fieldsync/internal/auth"
 	"github.com/fieldsync/fieldsync/internal/records"
@@ -51,7 +52,7 @@ func TestFreshPathMatchesMerge(t *testing.T) {
 		fresh, merged := it, it
 		fresh.ID, merged.ID = newUUID(t), newUUID(t)
 		resFresh := push(fresh)
-		restore := records.SetFreshPath(false)
+		restore := records.SetPreparePath(false)
 		resMerged := push(merged)
 		restore()
 
@@ -160,5 +161,87 @@ func TestNewRecordTwiceInOneBatch(t *testing.T) {
 	}
 	if h := s.history(sup, id); len(h) != 2 {
 		t.Errorf("history has %d entries, want 2", len(h))
+	}
+}
+
+// TestHeldPathMatchesMerge holds edits merged before the transaction (the
+// record as a snapshot held it) to edits merged in it: two identical
+// records go through the same steps, one prepared and one not; the
+// answers, the stored records and the histories must be the same.
+func TestHeldPathMatchesMerge(t *testing.T) {
+	s := newServer(t)
+	a, b := s.tablet("tablet A", "north").acc, s.tablet("tablet B", "north").acc
+	sup := s.account(auth.RoleSupervisor, "Amina", "north")
+	v := func(x any) json.RawMessage { return raw(t, x) }
+	w1 := sp.Write{By: a.ID, N: 1, At: 1000, Fields: map[string]json.RawMessage{"household_size": v(5), "sector": v("crafts")}}
+	// What is left of w1 on a tablet once household_size is written again.
+	w1Left := sp.Write{By: a.ID, N: 1, At: 1000, Fields: map[string]json.RawMessage{"sector": v("crafts")}}
+	wA2 := sp.Write{By: a.ID, N: 2, At: 2000, Fields: map[string]json.RawMessage{"household_size": v(6)}}
+	wB1 := sp.Write{By: b.ID, N: 1, At: 1500, Fields: map[string]json.RawMessage{"household_size": v(7)}}
+	state := func(clock sp.Clock, writes ...sp.Write) sp.State {
+		return sp.State{Form: "assessment", Scope: "north", Clock: clock, Writes: writes}
+	}
+	steps := []struct {
+		name string
+		by   *auth.Account
+		item sp.State
+		want string
+	}{
+		{"created", a, state(sp.Clock{a.ID: 1}, w1), sp.StatusApplied},
+		{"edited", a, state(sp.Clock{a.ID: 2}, w1Left, wA2), sp.StatusApplied},
+		{"edited concurrently", b, state(sp.Clock{a.ID: 1, b.ID: 1}, w1Left, wB1), sp.StatusConflict},
+		{"pushed again", b, state(sp.Clock{a.ID: 1, b.ID: 1}, w1Left, wB1), sp.StatusUnchanged},
+		{"forged clock", b, state(sp.Clock{a.ID: 9, b.ID: 2}, sp.Write{By: b.ID, N: 2, At: 1600, Fields: map[string]json.RawMessage{"sector": v("x")}}), sp.StatusRejected},
+		{"review by a device", a, state(sp.Clock{a.ID: 3}, sp.Write{By: a.ID, N: 3, At: 2500, Fields: map[string]json.RawMessage{sp.FieldReview: v(map[string]string{"state": "approved"})}}), sp.StatusRejected},
+		{"form changed", a, func() sp.State {
+			st := state(sp.Clock{a.ID: 3}, sp.Write{By: a.ID, N: 3, At: 2600, Fields: map[string]json.RawMessage{"x": v(1)}})
+			st.Form = "other"
+			return st
+		}(), sp.StatusRejected},
+		{"deleted", a, state(sp.Clock{a.ID: 3, b.ID: 1}, sp.Write{By: a.ID, N: 3, At: 3000, Fields: map[string]json.RawMessage{sp.FieldDeleted: v(true)}, Ctx: sp.Clock{a.ID: 2, b.ID: 1}}), sp.StatusConflict},
+	}
+	ids := [2]string{newUUID(t), newUUID(t)}
+	for _, step := range steps {
+		s.clock.Advance(time.Minute) // so that kept and new times differ
+		var res [2]sp.PushResult
+		for i, id := range ids {
+			item := step.item
+			item.ID = id
+			restore := records.SetPreparePath(i == 0)
+			resp, err := s.svc.Push(s.ctx, step.by, pushBody(t, step.by.ID, item))
+			restore()
+			if err != nil {
+				t.Fatalf("%s: %v", step.name, err)
+			}
+			res[i] = resp.Results[0]
+			res[i].ID, res[i].Seq = "", 0
+		}
+		if !reflect.DeepEqual(res[0], res[1]) {
+			t.Errorf("%s: answers differ:\nprepared %+v\n  merged %+v", step.name, res[0], res[1])
+		}
+		if got := res[0].Status; got != step.want {
+			t.Errorf("%s: status %s, want %s (%v)", step.name, got, step.want, res[0].Error)
+		}
+		views := [2]string{}
+		for i, id := range ids {
+			view := s.get(sup, id)
+			views[i] = strings.ReplaceAll(string(raw(t, view)), id, "ID")
+			views[i] = strings.ReplaceAll(views[i], `"seq":`+jsonNumber(view.Seq), `"seq":0`)
+		}
+		if views[0] != views[1] {
+			t.Errorf("%s: stored records differ:\nprepared %s\n  merged %s", step.name, views[0], views[1])
+		}
+		hp, hm := s.history(sup, ids[0]), s.history(sup, ids[1])
+		for _, h := range [][]records.HistoryEntry{hp, hm} {
+			for i := range h {
+				h[i].Seq, h[i].Batch = 0, ""
+			}
+		}
+		if !reflect.DeepEqual(hp, hm) {
+			t.Errorf("%s: histories differ:\nprepared %+v\n  merged %+v", step.name, hp, hm)
+		}
+	}
+	if v := s.get(sup, ids[0]); !v.Deleted || v.ConflictKind == "" {
+		t.Errorf("the steps did not end in a delete with a conflict: deleted %v, conflict %q", v.Deleted, v.ConflictKind)
 	}
 }
