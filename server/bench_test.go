@@ -127,40 +127,69 @@ func BenchmarkPush(b *testing.B) {
 }
 
 // BenchmarkPushEdits measures durable pushes of edits to records the
-// server holds: batches of 500 items from one device, each the record's
-// full state with a second write that changes two fields (the merge path,
-// not the path of new records).
+// server holds: batches of 500 items, each the record's full state as a
+// tablet holds it after a second save that changed two fields (the merge
+// path, not the path of new records), from 1 and 8 devices at once.
 func BenchmarkPushEdits(b *testing.B) {
-	ts, accounts := benchServer(b)
-	a, tok, err := accounts.Create(context.Background(), auth.RoleDevice, "tablet", []string{"guelmim-oued-noun"})
-	if err != nil {
-		b.Fatal(err)
+	for _, devices := range []int{1, 8} {
+		b.Run(fmt.Sprintf("devices=%d", devices), func(b *testing.B) {
+			ts, accounts := benchServer(b)
+			per := (b.N + 500*devices - 1) / (500 * devices) // batches a device
+			bodies := make([][][]byte, devices)
+			tokens := make([]string, devices)
+			for d := range devices {
+				a, tok, err := accounts.Create(context.Background(), auth.RoleDevice, fmt.Sprintf("tablet %d", d), []string{"guelmim-oued-noun"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				tokens[d] = tok
+				for j := 0; j < per; j++ {
+					created := make([]sp.State, 500)
+					edits := make([]sp.State, 500)
+					for k := range created {
+						st := assessment(a.ID, j*500+k)
+						created[k] = st
+						first := sp.Write{By: a.ID, N: 1, At: st.Writes[0].At, Fields: map[string]json.RawMessage{}}
+						for name, v := range st.Writes[0].Fields {
+							if name != "household_size" && name != "monthly_income_mad" {
+								first.Fields[name] = v
+							}
+						}
+						edits[k] = sp.State{ID: st.ID, Form: st.Form, Scope: st.Scope, Clock: sp.Clock{a.ID: 2}, Writes: []sp.Write{first,
+							{By: a.ID, N: 2, At: st.Writes[0].At + 1000, Fields: map[string]json.RawMessage{
+								"household_size": json.RawMessage(`7`), "monthly_income_mad": json.RawMessage(`1500`)}}}}
+					}
+					do(b, "POST", ts.URL+"/v1/sync/push", tok, pushBody(a.ID, created), 200)
+					bodies[d] = append(bodies[d], pushBody(a.ID, edits))
+				}
+			}
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for d := range devices {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for _, body := range bodies[d] {
+						req, _ := http.NewRequest("POST", ts.URL+"/v1/sync/push", bytes.NewReader(body))
+						req.Header.Set("Authorization", "Bearer "+tokens[d])
+						resp, err := http.DefaultClient.Do(req)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						answer, _ := io.ReadAll(resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != 200 || bytes.Contains(answer, []byte(`"conflict"`)) || bytes.Contains(answer, []byte(`"rejected"`)) {
+							b.Errorf("an edit was not applied cleanly: %d %.300s", resp.StatusCode, answer)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(devices*per*500)/time.Since(start).Seconds(), "records/s")
+		})
 	}
-	batches := (b.N + 499) / 500
-	created := make([][]sp.State, batches)
-	for j := range created {
-		created[j] = make([]sp.State, 500)
-		for k := range created[j] {
-			created[j][k] = assessment(a.ID, j*500+k)
-		}
-		do(b, "POST", ts.URL+"/v1/sync/push", tok, pushBody(a.ID, created[j]), 200)
-	}
-	bodies := make([][]byte, batches)
-	for j, items := range created {
-		edits := make([]sp.State, len(items))
-		for k, st := range items {
-			st.Clock = sp.Clock{a.ID: 2}
-			st.Writes = append(st.Writes, sp.Write{By: a.ID, N: 2, At: time.Now().UnixMilli(), Fields: map[string]json.RawMessage{
-				"household_size": json.RawMessage(`7`), "monthly_income_mad": json.RawMessage(`1500`)}})
-			edits[k] = st
-		}
-		bodies[j] = pushBody(a.ID, edits)
-	}
-	b.ResetTimer()
-	start := time.Now()
-	for _, body := range bodies {
-		do(b, "POST", ts.URL+"/v1/sync/push", tok, body, 200)
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(batches*500)/time.Since(start).Seconds(), "records/s")
 }
