@@ -77,9 +77,12 @@ func DecodeItem(raw json.RawMessage) (State, error) {
 // caller that treats an item of the wrong shape apart from an invalid one.
 // Items of the usual shape are read and checked in one pass.
 func ReadItem(raw json.RawMessage) (s State, parsed bool, err error) {
+	if err := checkObject(raw); err != nil {
+		return State{}, false, err
+	}
 	s, valuesRead, ok := scanItem(raw)
 	if !ok {
-		if s, err = ParseItem(raw); err != nil {
+		if s, err = parseItemJSON(raw); err != nil {
 			return s, false, err
 		}
 	}
@@ -104,15 +107,22 @@ func validateItem(s State, valuesRead bool) error {
 // *Error with CodeInvalidRecord when the item is not a JSON object of the
 // item's shape, with the id filled in when it could be read.
 func ParseItem(raw json.RawMessage) (State, error) {
-	var s State
-	t := bytes.TrimSpace(raw)
-	if len(t) == 0 || t[0] != '{' {
-		return s, Errorf(CodeInvalidRecord, "an item must be a JSON object")
+	if err := checkObject(raw); err != nil {
+		return State{}, err
 	}
 	if st, _, ok := scanItem(raw); ok {
 		return st, nil
 	}
 	return parseItemJSON(raw)
+}
+
+// checkObject returns an *Error with CodeInvalidRecord unless raw starts
+// as a JSON object.
+func checkObject(raw json.RawMessage) error {
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+		return Errorf(CodeInvalidRecord, "an item must be a JSON object")
+	}
+	return nil
 }
 
 // parseItemJSON is ParseItem through encoding/json, for any item.

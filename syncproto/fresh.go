@@ -62,6 +62,9 @@ type Fresh struct {
 // keys in order, no white space), JSON and Values are slices of raw and
 // nothing is encoded again.
 func NewFresh(raw []byte, item State) (f Fresh, ok bool) {
+	if len(item.Writes) != 1 {
+		return Fresh{}, false
+	}
 	values, names, asText := freshText(raw)
 	f.State, f.Analysis, ok = freshState(item, asText)
 	if !ok {

@@ -80,14 +80,16 @@ func TestFreshPathMatchesMerge(t *testing.T) {
 
 func jsonNumber(n uint64) string { b, _ := json.Marshal(n); return string(b) }
 
-// TestPushAdmissionQueues pushes from many devices at once through a
-// service that admits one full batch of records at a time: every push is
-// answered, every record stored once, and a push whose caller has gone is
-// refused without being applied.
+// TestPushAdmissionQueues pushes from several devices at once through a
+// service that admits one full batch of records at a time (PushInFlight 1
+// is raised to sp.MaxBatchItems). Each push holds more than half of that,
+// so no two are admitted together and every push but one must wait its
+// turn: every push is answered, every record stored once, and a push
+// whose caller has gone is refused without being applied.
 func TestPushAdmissionQueues(t *testing.T) {
 	s := newServer(t)
 	s.svc = records.NewService(s.st, records.Options{Now: s.clock.Now, PushInFlight: 1})
-	const devices, batches, items = 6, 3, 5
+	const devices, batches, items = 3, 2, sp.MaxBatchItems/2 + 100
 	var wg sync.WaitGroup
 	errs := make(chan error, devices*batches)
 	for d := range devices {

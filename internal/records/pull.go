@@ -71,9 +71,6 @@ func (p *PullPage) Release() {
 	p.records = nil
 }
 
-// Len returns how many records the page holds.
-func (p *PullPage) Len() int { return p.count }
-
 // addRecord appends a record's stored state JSON with "seq" added. On the
 // first record of a page of up to limit records that has no kept buffer,
 // it sizes one for a page of records like it (at most maxKeptPage), rather

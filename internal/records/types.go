@@ -38,23 +38,14 @@ type Summary struct {
 // Summarize computes a record's summary from its analysis.
 func Summarize(a sp.Analysis) *Summary {
 	names := make([]string, 0, len(a.Visible))
-	for name := range a.Visible {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return summarize(a, names)
-}
-
-// summarize is Summarize given the visible field names, sorted.
-func summarize(a sp.Analysis, sorted []string) *Summary {
-	names := make([]string, 0, len(sorted))
 	size := 2
-	for _, name := range sorted {
+	for name, v := range a.Visible {
 		if !sp.IsReserved(name) {
 			names = append(names, name)
-			size += len(name) + len(a.Visible[name]) + 4
+			size += len(name) + len(v) + 4
 		}
 	}
+	sort.Strings(names)
 	// Names are [A-Za-z0-9_.] and values valid compact JSON: the object is
 	// written as it is, values byte for byte.
 	b := make([]byte, 0, size)

@@ -22,7 +22,6 @@ func (t *tx) AppendHistory(id string, h *records.HistoryEntry) error {
 		return fmt.Errorf("store: record id is not a UUID")
 	}
 	log := t.btx.Bucket(bHistLog)
-	log.FillPercent = appendFill
 	n, err := log.NextSequence()
 	if err != nil {
 		return err

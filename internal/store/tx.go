@@ -34,15 +34,18 @@ type lastChange struct {
 type formField struct{ form, name string }
 
 // appendFill is the fill percent of buckets whose keys mostly grow (the
-// change feed and its log by seq, records by time-ordered UUIDv7): pages
+// change feed and its log by seq, the history log by counter, records by
+// time-ordered UUIDv7): pages
 // split near full instead of in halves, so the file stays dense.
 const appendFill = 0.9
 
 func newTx(btx *bolt.Tx) *tx {
 	t := &tx{btx: btx}
 	if btx.Writable() {
-		for _, name := range [][]byte{bChanges, bTxLog, bRecords, bQuarantine} {
-			btx.Bucket(name).FillPercent = appendFill
+		for _, name := range [][]byte{bChanges, bTxLog, bRecords, bQuarantine, bHistLog} {
+			if b := btx.Bucket(name); b != nil { // every bucket exists once the store is open
+				b.FillPercent = appendFill
+			}
 		}
 	}
 	if v := btx.Bucket(bMeta).Get(kLastSeq); v != nil {
