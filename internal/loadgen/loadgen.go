@@ -254,12 +254,14 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if err := os.Mkdir(rawDir, 0o700); err != nil {
 		return nil, err
 	}
+	ctx = inPhase(ctx, "raw")
 	if rep.Raw, err = measureRaw(ctx, rawDir, batches, pushDevices, PullLimit, SyncPush, progress); err != nil {
 		return nil, fmt.Errorf("raw limit: %w", err)
 	}
 	os.RemoveAll(rawDir)
 
 	progress("push: %d records from %d devices, %d a batch", total, pushDevices, BatchSize)
+	ctx = inPhase(ctx, "push8")
 	cpu := mark(a)
 	if rep.Push8, err = pushAll(ctx, hc, a, devs, batches); err != nil {
 		return nil, fmt.Errorf("push from %d devices: %w", pushDevices, err)
@@ -269,6 +271,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	progress("push: %.0f records/s", rep.Push8.RecordsPerS)
 
 	var head string
+	ctx = inPhase(ctx, "pull")
 	for _, enc := range []string{"identity", "zstd", "gzip"} {
 		progress("pull: every record from the start, limit %d, Accept-Encoding: %s", PullLimit, enc)
 		cpu := mark(a)
@@ -288,6 +291,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	rep.Memory.PeakRSS, rep.Memory.RSSAfterPull, rep.Memory.RSSAnon, rep.Memory.RSSFile = mem.HWM, mem.RSS, mem.Anon, mem.File
 	rep.Memory.DataDirBytes = a.dbBytes()
 
+	ctx = inPhase(ctx, "setup")
 	progress("sync: enrolling %d devices", cfg.SyncDevices)
 	many, err := enroll(ctx, hc, a, cfg.SyncDevices, "bench field tablet")
 	if err != nil {
@@ -302,6 +306,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		bodies[i] = b.body
 	}
 	progress("sync: %d devices at once, each pushing %d records then pulling a page of %d", cfg.SyncDevices, SyncPush, PullLimit)
+	ctx = inPhase(ctx, "sync")
 	cpu = mark(a)
 	if rep.Sync, err = syncMany(ctx, a, many, bodies, SyncPush, PullLimit, head); err != nil {
 		return nil, fmt.Errorf("sync of %d devices: %w", cfg.SyncDevices, err)
@@ -336,6 +341,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	progress("push: %d records from %d devices, %d a batch", n64*BatchSize, manyPushers, BatchSize)
 	hc64 := newClient(manyPushers)
 	defer hc64.CloseIdleConnections()
+	ctx = inPhase(ctx, "push64")
 	cpu = mark(b)
 	if rep.Push64, err = pushAll(ctx, hc64, b, devs, batches); err != nil {
 		return nil, fmt.Errorf("push from %d devices: %w", manyPushers, err)

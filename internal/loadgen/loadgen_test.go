@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -39,20 +40,16 @@ func buildServer(t *testing.T) string {
 }
 
 // `fieldsync bench --quick` runs to the end against the real binary, in
-// bounded time, and writes JSON in which every figure is above zero. It
-// asserts no speed.
+// bounded time, and writes JSON in which every figure is above zero, and
+// the generator's CPU profile cut by phase. It asserts no speed.
 func TestQuickBench(t *testing.T) {
 	bin := buildServer(t)
-	probe, _ := exec.Command(bin, "bench", "--help").CombinedOutput()
-	if strings.Contains(string(probe), `unknown command "bench"`) {
-		t.Skip(`"fieldsync bench" is not dispatched yet: add ` + "`case \"bench\": return bench(ctx, args[1:], stdout, stderr)`" + ` to run() in server/cmd/fieldsync/main.go`)
-	}
-
 	dir := t.TempDir()
 	out := filepath.Join(dir, "bench.json")
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "bench", "--quick", "--out", out, "--timeout", "5m", "--tmp", dir)
+	prof := filepath.Join(t.TempDir(), "generator.pprof")
+	cmd := exec.CommandContext(ctx, bin, "bench", "--quick", "--out", out, "--timeout", "5m", "--tmp", dir, "--cpuprofile", prof)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -101,6 +98,17 @@ func TestQuickBench(t *testing.T) {
 	}
 	if d, _ := rep["date"].(string); d == "" {
 		t.Error("no date")
+	}
+	tags, err := exec.Command("go", "tool", "pprof", "-tags", bin, prof).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go tool pprof -tags %s: %v\n%s", prof, err, tags)
+	}
+	// The phases where the generator works for a second or more even on
+	// a quick run; a push phase may take too few samples to be sure of one.
+	for _, phase := range []string{"raw", "sync"} {
+		if !regexp.MustCompile(`\): ` + phase + `\n`).Match(tags) {
+			t.Errorf("the generator's profile has no samples of phase %s:\n%s", phase, tags)
+		}
 	}
 	left, _ := os.ReadDir(dir)
 	for _, e := range left {

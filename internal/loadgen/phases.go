@@ -155,32 +155,27 @@ type page struct {
 
 // parsePage reads a pull answer {"records": [...], "cursor", "more"}
 // cheaply: it counts the records with a byte scan (strings and nesting
-// tracked) and decodes only what follows the array, so that the
+// tracked; a string is skipped with bytes.IndexByte, as most of a page is
+// strings) and decodes only what follows the array, so that the
 // generator, which shares the machine with the server, spends little CPU
 // on it. Anything unexpected falls back to encoding/json.
 func parsePage(body []byte) (page, error) {
 	var pg page
-	depth, inStr, esc := 0, false, false
+	depth := 0
 	end := -1 // index just after the records array
 scan:
-	for i, c := range body {
-		switch {
-		case inStr:
-			if esc {
-				esc = false
-			} else if c == '\\' {
-				esc = true
-			} else if c == '"' {
-				inStr = false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; c {
+		case '"':
+			if i = stringEnd(body, i); i < 0 {
+				break scan
 			}
-		case c == '"':
-			inStr = true
-		case c == '{' || c == '[':
+		case '{', '[':
 			if depth == 2 && c == '{' {
 				pg.Records++
 			}
 			depth++
-		case c == '}' || c == ']':
+		case '}', ']':
 			depth--
 			if depth == 1 && c == ']' {
 				end = i + 1
@@ -193,10 +188,11 @@ scan:
 		rest := bytes.TrimLeft(body[end:], " \t\r\n")
 		if r, ok := bytes.CutPrefix(rest, []byte(",")); ok {
 			var tail struct {
-				Cursor *string `json:"cursor"`
-				More   *bool   `json:"more"`
+				Cursor  *string         `json:"cursor"`
+				More    *bool           `json:"more"`
+				Records json.RawMessage `json:"records"` // a second records key: encoding/json's answer, the last
 			}
-			if json.Unmarshal(append([]byte("{"), r...), &tail) == nil && tail.Cursor != nil && tail.More != nil {
+			if json.Unmarshal(append([]byte("{"), r...), &tail) == nil && tail.Cursor != nil && tail.More != nil && tail.Records == nil {
 				pg.Cursor, pg.More = *tail.Cursor, *tail.More
 				return pg, nil
 			}
@@ -213,34 +209,67 @@ scan:
 	return page{Records: len(full.Records), Cursor: full.Cursor, More: full.More}, nil
 }
 
+// stringEnd returns the index of the quote that ends the JSON string
+// opened at body[open], or -1 if it does not end.
+func stringEnd(body []byte, open int) int {
+	for i := open + 1; ; i++ {
+		k := bytes.IndexByte(body[i:], '"')
+		if k < 0 {
+			return -1
+		}
+		i += k
+		backslashes := 0
+		for j := i - 1; j > open && body[j] == '\\'; j-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			return i
+		}
+	}
+}
+
 // pull fetches one page after cursor since ("" from the start) and returns
 // it with the sizes of its body as sent and as JSON.
 func (p *pageReader) pull(ctx context.Context, s *server, token, since string, limit int) (page, int64, int64, error) {
+	body, sent, err := p.fetch(ctx, s, token, since, limit)
+	if err != nil {
+		return page{}, 0, 0, err
+	}
+	pg, err := parsePage(body)
+	if err != nil {
+		return page{}, 0, 0, fmt.Errorf("pull: %w", err)
+	}
+	return pg, sent, int64(len(body)), nil
+}
+
+// fetch fetches one page after cursor since ("" from the start) and returns
+// its JSON, decompressed, with the size of its body as sent.
+func (p *pageReader) fetch(ctx context.Context, s *server, token, since string, limit int) ([]byte, int64, error) {
 	q := url.Values{"limit": {strconv.Itoa(limit)}}
 	if since != "" {
 		q.Set("since", since)
 	}
 	req, err := http.NewRequestWithContext(ctx, "GET", s.url+"/v1/sync/pull?"+q.Encode(), nil)
 	if err != nil {
-		return page{}, 0, 0, err
+		return nil, 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept-Encoding", p.enc)
 	resp, err := p.hc.Do(req)
 	if err != nil {
-		return page{}, 0, 0, fmt.Errorf("pull: %w", err)
+		return nil, 0, fmt.Errorf("pull: %w", err)
 	}
 	body, err := readAll(resp)
 	resp.Body.Close()
 	if err != nil {
-		return page{}, 0, 0, fmt.Errorf("pull: reading the answer: %w", err)
+		return nil, 0, fmt.Errorf("pull: reading the answer: %w", err)
 	}
 	sent := int64(len(body))
 	switch ce := strings.ToLower(resp.Header.Get("Content-Encoding")); ce {
 	case "":
 	case "zstd":
 		if body, err = p.zdec.DecodeAll(body, make([]byte, 0, 8*len(body))); err != nil {
-			return page{}, 0, 0, fmt.Errorf("pull: zstd: %w", err)
+			return nil, 0, fmt.Errorf("pull: zstd: %w", err)
 		}
 	case "gzip":
 		var zr *gzip.Reader
@@ -251,23 +280,22 @@ func (p *pageReader) pull(ctx context.Context, s *server, token, since string, l
 			body = out.Bytes()
 		}
 		if err != nil {
-			return page{}, 0, 0, fmt.Errorf("pull: gzip: %w", err)
+			return nil, 0, fmt.Errorf("pull: gzip: %w", err)
 		}
 	default:
-		return page{}, 0, 0, fmt.Errorf("pull: unexpected Content-Encoding %q", ce)
+		return nil, 0, fmt.Errorf("pull: unexpected Content-Encoding %q", ce)
 	}
 	if resp.StatusCode != 200 {
-		return page{}, 0, 0, fmt.Errorf("pull: %d %s", resp.StatusCode, cut(body, 300))
+		return nil, 0, fmt.Errorf("pull: %d %s", resp.StatusCode, cut(body, 300))
 	}
-	pg, err := parsePage(body)
-	if err != nil {
-		return page{}, 0, 0, fmt.Errorf("pull: %w", err)
-	}
-	return pg, sent, int64(len(body)), nil
+	return body, sent, nil
 }
 
 // pullAll pulls everything from the start with Accept-Encoding enc and
-// checks that it got want records.
+// checks that it got want records. As a client that stores a page while it
+// fetches the next, it asks for the next page as soon as it has read the
+// cursor at the end of this one (pageTail), and counts this one's records
+// meanwhile; the count then checks the cursor it read.
 func pullAll(ctx context.Context, s *server, token, enc string, limit, want int) (*PullResult, error) {
 	wc := &wireCounter{}
 	tr := newTransport(4, wc)
@@ -278,28 +306,71 @@ func pullAll(ctx context.Context, s *server, token, enc string, limit, want int)
 	}
 	defer pr.close()
 	r := &PullResult{Encoding: enc, Limit: limit}
+
+	type fetched struct {
+		body []byte
+		tail page // the cursor and more that pageTail read
+	}
+	pages := make(chan fetched, 2)
+	counted := make(chan error, 1)
+	go func() {
+		var err error
+		n := 0
+		for f := range pages {
+			if n++; err != nil {
+				continue
+			}
+			pg, perr := parsePage(f.body)
+			switch {
+			case perr != nil:
+				err = fmt.Errorf("pull (%s): page %d: %w", enc, n, perr)
+			case pg.Cursor != f.tail.Cursor || pg.More != f.tail.More:
+				err = fmt.Errorf("pull (%s): the page's end read as %+v, the whole page as %+v", enc, f.tail, pg)
+			default:
+				r.Records += pg.Records
+			}
+		}
+		counted <- err
+	}()
+
 	cursor := ""
 	start := time.Now()
 	// A bound on the pages: twice what want needs, in case the feed
 	// never ends.
 	for maxPages := 2*(want/limit) + 10; ; {
-		pg, sent, js, err := pr.pull(ctx, s, token, cursor, limit)
+		body, sent, err := pr.fetch(ctx, s, token, cursor, limit)
 		if err != nil {
+			close(pages)
+			<-counted
 			return nil, err
 		}
-		r.Pages++
-		r.Records += pg.Records
-		r.BodyBytes += sent
-		r.JSONBytes += js
-		if pg.Cursor != "" {
-			cursor = pg.Cursor
+		tail, ok := pageTail(body)
+		if !ok {
+			if tail, err = parsePage(body); err != nil {
+				close(pages)
+				<-counted
+				return nil, fmt.Errorf("pull: %w", err)
+			}
 		}
-		if !pg.More {
+		pages <- fetched{body, tail}
+		r.Pages++
+		r.BodyBytes += sent
+		r.JSONBytes += int64(len(body))
+		if tail.Cursor != "" {
+			cursor = tail.Cursor
+		}
+		if !tail.More {
 			break
 		}
 		if r.Pages >= maxPages {
+			close(pages)
+			<-counted
 			return nil, fmt.Errorf("pull: still more after %d pages", r.Pages)
 		}
+	}
+	close(pages)
+	if err := <-counted; err != nil {
+		return nil, err
 	}
 	wall := time.Since(start)
 	if r.Records != want {
@@ -310,6 +381,32 @@ func pullAll(ctx context.Context, s *server, token, enc string, limit, want int)
 	r.WireBytes = wc.read.Load()
 	r.Cursor = cursor
 	return r, nil
+}
+
+// pageTail reads the cursor and more of a pull answer from its end, as the
+// server writes it: {"records":[...],"cursor":"...","more":...}. It does
+// not count the records (Records is 0). ok is false when the answer is not
+// in that form; parsePage reads it then.
+func pageTail(body []byte) (pg page, ok bool) {
+	if !bytes.HasPrefix(body, []byte(`{"records":[`)) {
+		return page{}, false
+	}
+	// The last "]," before "cursor" at the top level: the bytes `],"`
+	// cannot be inside a JSON string, and the server's answer ends with
+	// its cursor and more.
+	i := bytes.LastIndex(body, []byte(`],"cursor":`))
+	if i < 0 {
+		return page{}, false
+	}
+	var tail struct {
+		Cursor  *string         `json:"cursor"`
+		More    *bool           `json:"more"`
+		Records json.RawMessage `json:"records"`
+	}
+	if json.Unmarshal(append([]byte("{"), body[i+2:]...), &tail) != nil || tail.Cursor == nil || tail.More == nil || tail.Records != nil {
+		return page{}, false
+	}
+	return page{Cursor: *tail.Cursor, More: *tail.More}, true
 }
 
 // SyncResult is the many-devices measurement: Devices devices, all at

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -21,7 +22,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `usage: fieldsync bench [--out bench.json] [--quick] [--records 100000] [--binary PATH] [--server-flag=--flag=value ...]
+		fmt.Fprint(stderr, `usage: fieldsync bench [--out bench.json] [--quick] [--records 100000] [--binary PATH] [--server-flag=--flag=value ...] [--cpuprofile FILE]
 
 Starts the server (this binary unless --binary) on 127.0.0.1 with a fresh
 temporary data directory and measures, over HTTP, with ~1 KB assessments:
@@ -39,6 +40,7 @@ of this machine for the same bytes. Prints a table, writes JSON.
 	devices := fs.Int("devices", loadgen.DefaultSyncDevices, "devices syncing at once (--quick: 100 unless given)")
 	timeout := fs.Duration("timeout", loadgen.DefaultTimeout, "give up after this long")
 	tmp := fs.String("tmp", "", "directory for the temporary data (default: the system's temp dir)")
+	cpuprofile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to this file (the server's: --server-flag=--debug-addr=...)")
 	var serverArgs serverFlags
 	fs.Var(&serverArgs, "server-flag", "a flag for the server, repeatable (e.g. --server-flag=--debug-addr=127.0.0.1:6060 to profile it with go tool pprof)")
 	if err := fs.Parse(args); err != nil {
@@ -74,6 +76,20 @@ of this machine for the same bytes. Prints a table, writes JSON.
 	// its data before returning.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 	rep, err := loadgen.Run(ctx, cfg)
 	if err != nil {
 		return err
