@@ -45,7 +45,7 @@ func (s *jsonScanner) canonical(out []byte, d int) ([]byte, bool) {
 		if !s.number() {
 			return nil, false
 		}
-		return append(out, canonicalNumber(string(s.b[start:s.i]))...), true
+		return appendCanonicalNumber(out, s.b[start:s.i]), true
 	case c == 't' || c == 'f' || c == 'n':
 		if s.value(d) != scanOK {
 			return nil, false

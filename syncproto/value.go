@@ -28,7 +28,8 @@ func EqualValues(a, b json.RawMessage) bool {
 // Canonical returns a canonical encoding of a JSON value: object keys
 // sorted, no white space, numbers in one form per value. Two values are
 // equal as parsed JSON exactly when their canonical encodings are equal.
-// It returns an error if v is not valid JSON.
+// It returns an error if v is not valid JSON. The result may be v itself
+// (or share its memory): the caller must not modify it.
 func Canonical(v []byte) ([]byte, error) {
 	if c, ok := canonicalScalar(v); ok {
 		return c, nil
@@ -82,13 +83,17 @@ func canonicalScalar(v []byte) ([]byte, bool) {
 		}
 		// encoding/json always escapes U+2028 and U+2029: leave those to
 		// the slow path, so every spelling gets one canonical form.
-		if !ascii && (!utf8.Valid(v) || bytes.Contains(v, []byte("\u2028")) || bytes.Contains(v, []byte("\u2029"))) {
+		if !ascii && (!utf8.Valid(v) || hasLineSeparator(v)) {
 			return nil, false
 		}
 		return v, true
 	case c == '-' || c >= '0' && c <= '9':
-		if last := v[len(v)-1]; last < '0' || last > '9' || !json.Valid(v) {
+		s := jsonScanner{b: v}
+		if !s.number() || s.i != len(v) {
 			return nil, false
+		}
+		if isOwnCanonicalInteger(v) {
+			return v, true
 		}
 		return []byte(canonicalNumber(string(v))), true
 	case string(v) == "true" || string(v) == "false" || string(v) == "null":
@@ -140,6 +145,53 @@ func writeString(b *bytes.Buffer, s string) {
 	e.SetEscapeHTML(false)
 	_ = e.Encode(s) // a string always encodes
 	b.Truncate(b.Len() - 1)
+}
+
+// hasLineSeparator reports whether UTF-8 text holds U+2028 or U+2029
+// (E2 80 A8, E2 80 A9).
+func hasLineSeparator(v []byte) bool {
+	for {
+		i := bytes.IndexByte(v, 0xE2)
+		if i < 0 || len(v)-i < 3 {
+			return false
+		}
+		if v[i+1] == 0x80 && (v[i+2] == 0xA8 || v[i+2] == 0xA9) {
+			return true
+		}
+		v = v[i+1:]
+	}
+}
+
+// appendCanonicalNumber appends canonicalNumber(lit) to b, for lit a
+// valid JSON number. A plain integer that does not end in 0 (the numbers
+// a form mostly holds: ages, sizes, amounts) is its own canonical form
+// and is appended as it is.
+func appendCanonicalNumber(b, lit []byte) []byte {
+	if isOwnCanonicalInteger(lit) {
+		return append(b, lit...)
+	}
+	return append(b, canonicalNumber(string(lit))...)
+}
+
+// isOwnCanonicalInteger reports whether lit is "0" or -?[1-9][0-9]* not
+// ending in 0: an integer canonicalNumber spells as it is.
+func isOwnCanonicalInteger(lit []byte) bool {
+	if string(lit) == "0" {
+		return true
+	}
+	d := lit
+	if len(d) > 0 && d[0] == '-' {
+		d = d[1:]
+	}
+	if len(d) == 0 || d[0] < '1' || d[0] > '9' || d[len(d)-1] == '0' {
+		return false
+	}
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // canonicalNumber gives one spelling per numeric value, exactly: the

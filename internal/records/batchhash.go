@@ -8,27 +8,82 @@ import (
 	"sort"
 
 	sp "github.com/fieldsync/fieldsync/syncproto"
+	"golang.org/x/crypto/blake2b"
 )
 
-// batchHash identifies a batch's content as parsed JSON (PROTOCOL.md §2):
-// key order, white space and number spelling do not matter, nor the order
-// of each item's writes. Items that decoded are hashed from their typed
-// form (the protocol's keys; others are ignored); items that did not are
-// hashed from their generic canonical form.
+// Batch hashes are kept with batch answers, so a retry can be told from a
+// reuse of the batch id. There are two versions:
+//   - version 1 (32 bytes): SHA-256 of the items' SHA-256 digests, kept
+//     with the answers of batches pushed before version 2;
+//   - version 2 (33 bytes): the byte 2, then BLAKE2b-256 of the items'
+//     BLAKE2b-256 digests. BLAKE2b is about 3.4 times faster than SHA-256
+//     here (no SHA instructions on the CPU), and hashing was 8% of a push.
+//
+// Both digest the same canonical form of each item (itemCanonical). A new
+// batch is kept with version 2; a retry is compared in the version of the
+// answer kept (sameBatch).
+const batchHashV2 = 2
+
+// batchHash identifies a batch's content as parsed JSON (PROTOCOL.md §2),
+// in version 2: key order, white space and number spelling do not matter,
+// nor the order of each item's writes. Items that decoded are hashed from
+// their typed form (the protocol's keys; others are ignored); items that
+// did not are hashed from their generic canonical form.
 func batchHash(items []decodedItem) ([]byte, error) {
-	h := sha256.New()
+	h, err := blake2b.New256(nil)
+	if err != nil {
+		return nil, err
+	}
 	for _, it := range items {
 		if it.hashErr != nil {
 			return nil, it.hashErr
 		}
 		h.Write(it.hash[:])
 	}
+	return h.Sum([]byte{batchHashV2}), nil
+}
+
+// legacyBatchHash is the batch's hash in version 1.
+func legacyBatchHash(items []decodedItem) ([]byte, error) {
+	h := sha256.New()
+	for i := range items {
+		c, err := itemCanonical(&items[i], nil)
+		if err != nil {
+			return nil, err
+		}
+		d := sha256.Sum256(c)
+		h.Write(d[:])
+	}
 	return h.Sum(nil), nil
 }
 
-// itemHash is the hash of one item's canonical form. scratch, if not nil,
-// is a buffer the form is written into, kept for the next item.
+// sameBatch reports whether the items, of hash (batchHash), are the batch
+// whose answer was kept with the hash kept, in either version.
+func sameBatch(kept, hash []byte, items []decodedItem) (bool, error) {
+	if len(kept) != sha256.Size {
+		return bytes.Equal(kept, hash), nil
+	}
+	legacy, err := legacyBatchHash(items)
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(kept, legacy), nil
+}
+
+// itemHash is the BLAKE2b-256 digest of an item's canonical form. scratch,
+// if not nil, is a buffer the form is written into, kept for the next
+// item.
 func itemHash(it *decodedItem, scratch *[]byte) ([32]byte, error) {
+	c, err := itemCanonical(it, scratch)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return blake2b.Sum256(c), nil
+}
+
+// itemCanonical returns an item's canonical form, written into scratch
+// when it is not nil.
+func itemCanonical(it *decodedItem, scratch *[]byte) ([]byte, error) {
 	var b []byte
 	if it.parsed {
 		var buf []byte
@@ -37,7 +92,7 @@ func itemHash(it *decodedItem, scratch *[]byte) ([32]byte, error) {
 		}
 		var err error
 		if b, err = appendCanonicalState(buf, it.state, it.fresh.namesOrNil()); err != nil {
-			return [32]byte{}, err
+			return nil, err
 		}
 		if scratch != nil {
 			*scratch = b
@@ -48,7 +103,7 @@ func itemHash(it *decodedItem, scratch *[]byte) ([32]byte, error) {
 		// Beyond what the JSON parser reads (too deep): its bytes, then.
 		b = appendLen(append(b, 2), it.raw)
 	}
-	return sha256.Sum256(b), nil
+	return b, nil
 }
 
 // appendCanonicalState appends a canonical encoding of a typed item: every

@@ -45,13 +45,51 @@ func TestBatchHashIsStable(t *testing.T) {
 			t.Errorf("item %d: the canonical form with known names differs from the general one", i)
 		}
 	}
+	// Version 1, as fieldsync computed it before this test: answers kept
+	// with it must still be matched by retries.
+	legacy, err := legacyBatchHash(decoded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const wantV1 = "991d9795b65ca624c80396798f9ae8b5730e12ce61b44f236dd1b683115a14a3"
+	if got := hex.EncodeToString(legacy); got != wantV1 {
+		t.Errorf("version 1 batch hash = %s, want %s: a changed hash makes retries of stored batches look reused", got, wantV1)
+	}
 	h, err := batchHash(decoded)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = "991d9795b65ca624c80396798f9ae8b5730e12ce61b44f236dd1b683115a14a3" // as fieldsync computed it before this test
-	if got := hex.EncodeToString(h); got != want {
-		t.Errorf("batch hash = %s, want %s: a changed hash makes retries of stored batches look reused", got, want)
+	const wantV2 = "02591adaf253803f55ccc3ceda33b401bfd519706e83e09fd9684fe9225ff9007c" // as version 2 was first computed
+	if got := hex.EncodeToString(h); got != wantV2 {
+		t.Errorf("version 2 batch hash = %s, want %s: a changed hash makes retries of stored batches look reused", got, wantV2)
+	}
+
+	// sameBatch compares in the version of the hash kept.
+	other, err := (&Service{store: emptyStore{}}).decodeItems(context.Background(), items[:2], caller, "5b0e1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherHash, err := batchHash(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherLegacy, err := legacyBatchHash(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		kept []byte
+		want bool
+	}{
+		{"version 2, same items", h, true},
+		{"version 1, same items", legacy, true},
+		{"version 2, other items", otherHash, false},
+		{"version 1, other items", otherLegacy, false},
+	} {
+		if got, err := sameBatch(tc.kept, h, decoded); err != nil || got != tc.want {
+			t.Errorf("sameBatch (%s) = %v, %v; want %v", tc.name, got, err, tc.want)
+		}
 	}
 }
 

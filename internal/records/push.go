@@ -1,7 +1,6 @@
 package records
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,7 +20,7 @@ type decodedItem struct {
 	state   sp.State
 	parsed  bool     // the item decoded into state (it may still be invalid)
 	err     error    // a rejection found before looking at the stored record
-	hash    [32]byte // of the item's canonical form, for batch retries
+	hash    [32]byte // BLAKE2b-256 of the item's canonical form (itemHash), for batch retries
 	hashErr error
 	// fresh is the item's stored form for a record the server does not
 	// hold yet, prepared before the transaction; nil for a rejected item.
@@ -136,7 +135,9 @@ func (s *Service) Push(ctx context.Context, caller *auth.Account, body []byte) (
 		if kept, err := tx.Batch(req.Device, req.Batch); err != nil {
 			return err
 		} else if kept != nil {
-			if !bytes.Equal(kept.Hash, hash) {
+			if same, err := sameBatch(kept.Hash, hash, items); err != nil {
+				return err
+			} else if !same {
 				return sp.Errorf(sp.CodeBatchReused, "batch %s was already used for other records; use a new batch id", req.Batch)
 			}
 			var old sp.PushResponse

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/fieldsync/fieldsync/internal/auth"
+	"github.com/fieldsync/fieldsync/internal/records"
 	sp "github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -72,6 +73,63 @@ func TestPushBatchRetry(t *testing.T) {
 	wantCode(t, "push for another device", err, sp.CodeForbidden)
 	_, err = s.svc.Push(s.ctx, sup, pushBody(t, sup.ID, i3))
 	wantCode(t, "push by a supervisor", err, sp.CodeForbidden)
+}
+
+// A batch whose answer was kept with a version 1 hash (SHA-256, before
+// version 2) is still answered on a retry, re-spelled or not, and still
+// refused with other records.
+func TestPushRetryOfBatchKeptWithVersion1Hash(t *testing.T) {
+	s := newServer(t)
+	a := s.tablet("tablet A", "north")
+	_, i1 := a.create("assessment", "north", map[string]any{"household_size": 5})
+	_, i2 := a.create("assessment", "north", map[string]any{"household_size": 6})
+	batch := newUUID(t)
+	body := pushBodyBatch(t, a.acc.ID, batch, i1, i2)
+	first, err := s.svc.Push(s.ctx, a.acc, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req sp.PushRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := records.LegacyBatchHash(req.Records, a.acc, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.st.Update(s.ctx, func(tx records.Tx) error {
+		kept, err := tx.Batch(a.acc.ID, batch)
+		if err != nil || kept == nil {
+			t.Fatalf("kept answer: %v, %v", kept, err)
+		}
+		if len(kept.Hash) != 33 || kept.Hash[0] != 2 {
+			t.Errorf("a new batch is kept with hash %x, want version 2 (33 bytes, first 2)", kept.Hash)
+		}
+		kept.Hash = legacy
+		return tx.PutBatch(a.acc.ID, batch, kept)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	seq := s.lastSeq()
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, body, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"same bytes": body, "re-spelled": indented.Bytes()} {
+		again, err := s.svc.Push(s.ctx, a.acc, b)
+		if err != nil {
+			t.Fatalf("retry (%s): %v", name, err)
+		}
+		if !reflect.DeepEqual(again, first) {
+			t.Errorf("retry (%s) answer = %+v, want the first %+v", name, again, first)
+		}
+	}
+	_, i3 := a.create("assessment", "north", map[string]any{"household_size": 7})
+	_, err = s.svc.Push(s.ctx, a.acc, pushBodyBatch(t, a.acc.ID, batch, i1, i3))
+	wantCode(t, "batch reused", err, sp.CodeBatchReused)
+	if s.lastSeq() != seq {
+		t.Errorf("retries wrote: seq %d, was %d", s.lastSeq(), seq)
+	}
 }
 
 func TestPushItemRejections(t *testing.T) {
