@@ -7,7 +7,7 @@ import (
 
 // canonicalScan is Canonical in one pass over the text, without decoding
 // into interfaces, for values whose strings need no rewriting (no escape,
-// no control or HTML character, valid UTF-8), whose keys are plain ASCII
+// no control character, valid UTF-8), whose keys are plain ASCII
 // (see jsonScanner.str) and whose objects repeat no key. It declines (ok false) anything else, and Canonical then
 // decodes; FuzzCanonicalScan holds the two to the same bytes.
 func canonicalScan(v []byte) (c []byte, ok bool) {

@@ -154,10 +154,18 @@ func FuzzCanonicalScan(f *testing.F) {
 	for _, s := range scanSeeds(f) {
 		f.Add(s)
 	}
-	for _, s := range []string{`{"b":1,"a":{"d":[1.50,"فاطمة"],"c":1e2}}`, `{"a":1,"a!":2}`, `{"a":1,"a":2}`, `{"é":1}`, `" \u2028"`, `[ 1 , 2 ]`} {
+	for _, s := range []string{`{"b":1,"a":{"d":[1.50,"فاطمة"],"c":1e2}}`, `{"a":1,"a!":2}`, `{"a":1,"a":2}`, `{"é":1}`, `" \u2028"`, `[ 1 , 2 ]`,
+		`"فاطمة الزهراء بنت محمد"`, "\"12345678\u2028\"", "\"1234567\x7f\"", `"12345678<"`, `"abc&defghijk"`, `"abc<defghijk"`, `"abc>defghijk"`, "\"abc\x01defghijk\"", `"abc\\ndefghijk"`, `-120`, `-0`, `105`, `0`, `007`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, v []byte) {
+		// Canonical, with its shortcuts for scalars, answers as
+		// encoding/json does.
+		if c, err := Canonical(v); err == nil {
+			if want, err := canonicalDecode(v); err != nil || !bytes.Equal(c, want) {
+				t.Fatalf("Canonical(%q) = %q, encoding/json gives %q (%v)", v, c, want, err)
+			}
+		}
 		got, ok := canonicalScan(v)
 		if !ok {
 			return
@@ -201,6 +209,67 @@ func FuzzReadItem(f *testing.F) {
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("ReadItem(%q):\n got %#v\nwant %#v", raw, got, want)
+		}
+	})
+}
+
+// strByByte is jsonScanner.str as it was before it read eight bytes at a
+// time: one byte after the other, by strClass.
+func strByByte(b []byte) (end int, plain, ok bool) {
+	plain = true
+	for i := 1; i < len(b); i++ {
+		switch strClass[b[i]] {
+		case strPlain:
+			continue
+		case strOther:
+			plain = false
+			continue
+		}
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, plain, true
+		case c < 0x20:
+			return 0, false, false
+		default:
+			plain = false
+			i++
+			if i >= len(b) {
+				return 0, false, false
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if len(b)-i < 5 || !isHex(b[i+1]) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) {
+					return 0, false, false
+				}
+				i += 4
+			default:
+				return 0, false, false
+			}
+		}
+	}
+	return 0, false, false
+}
+
+// FuzzStr holds the string reader, which skips eight bytes at a time, to
+// the byte-by-byte reading: the same end, plainness and validity, for any
+// text after an opening quote.
+func FuzzStr(f *testing.F) {
+	for _, s := range []string{
+		`"plain ascii text of some length"`, `"فاطمة الزهراء بنت محمد"`, `"a<b"`, `"12345678&"`, "\"1234567\x7f\"",
+		`"escapes \" \\ \/ \u00e9 and more"`, "\"control \x01 byte\"", `"unterminated`, `"1234567\`, `"ends at 8"`,
+		"\"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\"", `"\u12"`, `"x"trailing`,
+		`"abcdefg\n12345678"`, `"abcdefg\x12345678"`, "\"abcdefg\x1f12345678\"",
+	} {
+		f.Add([]byte(strings.TrimPrefix(s, `"`))) // the target adds the opening quote
+	}
+	f.Fuzz(func(t *testing.T, text []byte) {
+		b := append([]byte{'"'}, text...)
+		wantEnd, wantPlain, wantOK := strByByte(b)
+		s := jsonScanner{b: b}
+		plain, ok := s.str()
+		if ok != wantOK || ok && (plain != wantPlain || s.i != wantEnd) {
+			t.Fatalf("str(%q) = plain %v, ok %v, end %d; byte by byte: plain %v, ok %v, end %d", b, plain, ok, s.i, wantPlain, wantOK, wantEnd)
 		}
 	})
 }
