@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"path/filepath"
 	"testing"
 
@@ -11,7 +12,8 @@ import (
 
 // TestSchema1Upgrade opens a database laid out by schema 1 (history keyed
 // by record id) and checks that its history still reads, in order, before
-// what is written after the upgrade; that the file says schema 2 after;
+// what is written after the upgrade; that the file says the current schema
+// after;
 // and that a file of a newer schema is refused.
 func TestSchema1Upgrade(t *testing.T) {
 	dir := t.TempDir()
@@ -52,6 +54,9 @@ func TestSchema1Upgrade(t *testing.T) {
 	st, err = Open(dir, Options{})
 	if err != nil {
 		t.Fatalf("open a schema 1 file: %v", err)
+	}
+	if v := fileSchema(t, st); v != schemaVersion {
+		t.Errorf("after the upgrade the file says schema %d, want %d", v, schemaVersion)
 	}
 	ctx := context.Background()
 	err = st.Update(ctx, func(tx records.Tx) error {
@@ -96,4 +101,44 @@ func TestSchema1Upgrade(t *testing.T) {
 		st.Close()
 		t.Fatal("opened a file of a newer schema")
 	}
+}
+
+// A schema 2 file (kept batch answers hashed with SHA-256 only) is opened
+// and marked schema 3, so that a server knowing only schema 2 refuses it.
+func TestSchema2Upgrade(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.db.Update(func(btx *bolt.Tx) error { return btx.Bucket(bMeta).Put(kSchema, u64(2)) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = Open(dir, Options{}); err != nil {
+		t.Fatalf("open a schema 2 file: %v", err)
+	}
+	defer st.Close()
+	if v := fileSchema(t, st); v != 3 {
+		t.Errorf("after opening, the file says schema %d, want 3", v)
+	}
+}
+
+// fileSchema reads the schema version the file says.
+func fileSchema(t *testing.T, st *Store) uint64 {
+	t.Helper()
+	var v uint64
+	if err := st.db.View(func(btx *bolt.Tx) error {
+		b := btx.Bucket(bMeta).Get(kSchema)
+		if len(b) != 8 {
+			t.Fatalf("schema key: %x", b)
+		}
+		v = binary.BigEndian.Uint64(b)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

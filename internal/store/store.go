@@ -49,9 +49,12 @@ var (
 // schemaVersion is the database layout this server writes. Version 2
 // keeps history in an append-only log with an index by record (version 1
 // keyed it by record, which scattered every push's writes) and records in
-// format 3. A version 1 database is upgraded in place when opened; a
-// server that knows only version 1 refuses a version 2 one.
-const schemaVersion = 2
+// format 3. Version 3 is version 2 whose kept batch answers may carry a
+// version 2 batch hash (BLAKE2b, see internal/records): a server that
+// knows only SHA-256 would take their retries for reuses of the batch id.
+// An older database is upgraded in place when opened (from version 2, by
+// writing the number); a server refuses a database newer than it knows.
+const schemaVersion = 3
 
 // FileName is the database file's name inside the data directory.
 const FileName = "fieldsync.db"
