@@ -95,7 +95,7 @@ func BenchmarkParsePage(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	recs := make([]json.RawMessage, 1000)
 	for i := range recs {
-		st, err := newRecord(rng, "dev-1", int64(1_700_000_000_000+i))
+		st, err := Assessment(rng, "dev-1", int64(1_700_000_000_000+i))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -58,9 +58,10 @@ var (
 	investigators = []string{"سعيد أوبلا", "نادية الحيان", "رشيد أكضيض", "سلمى بوشعيب", "عمر الناصري", "حنان أيت علي"}
 )
 
-// newRecord returns a realistic household assessment (~1 KB as JSON)
-// created by device dev: one write, n = 1, clock {dev: 1}.
-func newRecord(rng *rand.Rand, dev string, at int64) (sp.State, error) {
+// Assessment returns a realistic household assessment (~1 KB as JSON)
+// created by device dev: one write, n = 1, clock {dev: 1}. The load
+// generator pushes these, and benchmarks elsewhere use them too.
+func Assessment(rng *rand.Rand, dev string, at int64) (sp.State, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return sp.State{}, err
@@ -141,7 +142,7 @@ func makeBatches(ctx context.Context, seed uint64, ids []string, n, size int) ([
 		d := i % len(ids)
 		items := make([]sp.State, size)
 		for k := range items {
-			r, err := newRecord(rng, ids[d], at)
+			r, err := Assessment(rng, ids[d], at)
 			if err != nil {
 				return err
 			}

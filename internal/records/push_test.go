@@ -33,19 +33,7 @@ func TestPushBatchRetry(t *testing.T) {
 
 	// The same body again, and the same records re-spelled (key order,
 	// white space): the same answer, nothing written.
-	var indented bytes.Buffer
-	if err := json.Indent(&indented, body, "", "   "); err != nil {
-		t.Fatal(err)
-	}
-	for name, b := range map[string][]byte{"same bytes": body, "re-spelled": indented.Bytes()} {
-		again, err := s.svc.Push(s.ctx, a.acc, b)
-		if err != nil {
-			t.Fatalf("retry (%s): %v", name, err)
-		}
-		if !reflect.DeepEqual(again, first) {
-			t.Errorf("retry (%s) answer = %+v, want the first %+v", name, again, first)
-		}
-	}
+	wantRetriesAnswered(t, s, a.acc, body, first)
 	if s.lastSeq() != seq || len(s.history(sup, r1)) != hist {
 		t.Errorf("retries wrote: seq %d (was %d), history %d (was %d)", s.lastSeq(), seq, len(s.history(sup, r1)), hist)
 	}
@@ -111,24 +99,31 @@ func TestPushRetryOfBatchKeptWithVersion1Hash(t *testing.T) {
 		t.Fatal(err)
 	}
 	seq := s.lastSeq()
+	wantRetriesAnswered(t, s, a.acc, body, first)
+	_, i3 := a.create("assessment", "north", map[string]any{"household_size": 7})
+	_, err = s.svc.Push(s.ctx, a.acc, pushBodyBatch(t, a.acc.ID, batch, i1, i3))
+	wantCode(t, "batch reused", err, sp.CodeBatchReused)
+	if s.lastSeq() != seq {
+		t.Errorf("retries wrote: seq %d, was %d", s.lastSeq(), seq)
+	}
+}
+
+// wantRetriesAnswered pushes body again, as it is and re-spelled (white
+// space), and wants the first answer both times.
+func wantRetriesAnswered(t *testing.T, s *server, acc *auth.Account, body []byte, first *sp.PushResponse) {
+	t.Helper()
 	var indented bytes.Buffer
-	if err := json.Indent(&indented, body, "", "  "); err != nil {
+	if err := json.Indent(&indented, body, "", "   "); err != nil {
 		t.Fatal(err)
 	}
 	for name, b := range map[string][]byte{"same bytes": body, "re-spelled": indented.Bytes()} {
-		again, err := s.svc.Push(s.ctx, a.acc, b)
+		again, err := s.svc.Push(s.ctx, acc, b)
 		if err != nil {
 			t.Fatalf("retry (%s): %v", name, err)
 		}
 		if !reflect.DeepEqual(again, first) {
 			t.Errorf("retry (%s) answer = %+v, want the first %+v", name, again, first)
 		}
-	}
-	_, i3 := a.create("assessment", "north", map[string]any{"household_size": 7})
-	_, err = s.svc.Push(s.ctx, a.acc, pushBodyBatch(t, a.acc.ID, batch, i1, i3))
-	wantCode(t, "batch reused", err, sp.CodeBatchReused)
-	if s.lastSeq() != seq {
-		t.Errorf("retries wrote: seq %d, was %d", s.lastSeq(), seq)
 	}
 }
 
