@@ -57,7 +57,8 @@ type Fresh struct {
 }
 
 // NewFresh returns the Fresh of a valid item read from raw (ReadItem), or
-// ok false when FreshState declines it. When raw is already the text
+// ok false when FreshState declines it. raw must be the text ReadItem read
+// item from without error: its values are not checked for JSON again. When raw is already the text
 // AppendJSON writes for the state (as the SDK and encoding/json send it:
 // keys in order, no white space), JSON and Values are slices of raw and
 // nothing is encoded again.
@@ -65,7 +66,7 @@ func NewFresh(raw []byte, item State) (f Fresh, ok bool) {
 	if len(item.Writes) != 1 {
 		return Fresh{}, false
 	}
-	values, names, asText := freshText(raw)
+	values, names, asText := freshText(raw, len(item.Writes[0].Fields))
 	f.State, f.Analysis, ok = freshState(item, asText)
 	if !ok {
 		return Fresh{}, false
@@ -103,7 +104,10 @@ func appendObject(b []byte, names []string, values map[string]json.RawMessage) [
 // jsonScanner.str), clock actors and field names ascending, integers as
 // strconv writes them, no ctx, no white space. It returns the write's
 // fields object and its names in order; ok is false for any other text.
-func freshText(raw []byte) (fields []byte, names []string, ok bool) {
+// raw must be valid JSON (ReadItem read it): the field values are skipped,
+// not checked again. nFields is how many fields the write has, a
+// capacity for names.
+func freshText(raw []byte, nFields int) (fields []byte, names []string, ok bool) {
 	s := jsonScanner{b: raw}
 	lit := func(l string) bool {
 		if !bytes.HasPrefix(s.b[s.i:], []byte(l)) {
@@ -136,6 +140,7 @@ func freshText(raw []byte) (fields []byte, names []string, ok bool) {
 		return nil, nil, false
 	}
 	start := s.i
+	names = make([]string, 0, nFields)
 	if !lit("{") {
 		return nil, nil, false
 	}
@@ -144,7 +149,7 @@ func freshText(raw []byte) (fields []byte, names []string, ok bool) {
 			break
 		}
 		key, ok := s.plainBytes()
-		if !ok || !first && bytes.Compare(prev, key) >= 0 || !lit(":") || s.value(0) != scanOK {
+		if !ok || !first && bytes.Compare(prev, key) >= 0 || !lit(":") || !s.skipValid() {
 			return nil, nil, false
 		}
 		prev = key

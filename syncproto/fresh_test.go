@@ -112,7 +112,8 @@ func TestPropNewFreshIsAppendJSON(t *testing.T) {
 func TestNewFreshTakesTheText(t *testing.T) {
 	item := sp.State{ID: recID, Form: recForm, Scope: recScope, Clock: sp.Clock{devA: 2, devB: 1},
 		Writes: []sp.Write{{By: devA, N: 2, At: 1730628900123, Fields: map[string]json.RawMessage{
-			"head_name": json.RawMessage(`"فاطمة"`), "gps": json.RawMessage(`{"lat":28.9,"lon":-10.1}`), "household_size": json.RawMessage(`5`)}}}}
+			"head_name": json.RawMessage(`"فاطمة"`), "gps": json.RawMessage(`{"lat":28.9,"lon":-10.1}`), "household_size": json.RawMessage(`5`),
+			"notes": json.RawMessage(`"a \"quoted\" word, a \\ and \\\"}]"`)}}}}
 	raw, err := json.Marshal(item)
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +126,7 @@ func TestNewFreshTakesTheText(t *testing.T) {
 	if !ok || &f.JSON[0] != &raw[0] || len(f.JSON) != len(raw) {
 		t.Fatalf("NewFresh encoded the item again (ok %v)", ok)
 	}
-	if want := `{"gps":{"lat":28.9,"lon":-10.1},"head_name":"فاطمة","household_size":5}`; string(f.Values) != want {
+	if want := `{"gps":{"lat":28.9,"lon":-10.1},"head_name":"فاطمة","household_size":5,"notes":"a \"quoted\" word, a \\ and \\\"}]"}`; string(f.Values) != want {
 		t.Errorf("values %s, want %s", f.Values, want)
 	}
 }

@@ -1,6 +1,9 @@
 package syncproto
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // A strict one-pass reader of JSON text (RFC 8259), for the hot path of a
 // push: it accepts exactly what encoding/json's Valid accepts (any byte
@@ -186,6 +189,74 @@ func (s *jsonScanner) eachElement(element func() scanResult) scanResult {
 	}
 }
 
+// skipValid moves past the value at s.i, which must be valid JSON (read
+// before by the scanner or encoding/json): strings are skipped with
+// bytes.IndexByte, containers by counting their brackets, and white space
+// outside strings sets spaced. It is false only if the text ends first,
+// which valid JSON does not.
+func (s *jsonScanner) skipValid() bool {
+	b := s.b
+	depth := 0
+	for i := s.i; i < len(b); i++ {
+		switch c := b[i]; c {
+		case '"':
+			if i = stringEnd(b, i); i < 0 {
+				return false
+			}
+			if depth == 0 {
+				s.i = i + 1
+				return true
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth--; depth == 0 {
+				s.i = i + 1
+				return true
+			}
+		case ' ', '\t', '\n', '\r':
+			s.spaced = true
+		default:
+			if depth == 0 { // a number, true, false or null
+				for i < len(b) && !isDelimiter(b[i]) {
+					i++
+				}
+				s.i = i
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// isDelimiter reports whether c ends a number or literal.
+func isDelimiter(c byte) bool {
+	switch c {
+	case ',', '}', ']', ' ', '\t', '\n', '\r':
+		return true
+	}
+	return false
+}
+
+// stringEnd returns the index of the quote that ends the JSON string
+// opened at b[open], or -1 if it does not end.
+func stringEnd(b []byte, open int) int {
+	for i := open + 1; ; i++ {
+		k := bytes.IndexByte(b[i:], '"')
+		if k < 0 {
+			return -1
+		}
+		i += k
+		backslashes := 0
+		for j := i - 1; j > open && b[j] == '\\'; j-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			return i
+		}
+	}
+}
+
 // scanMore, from next, says a ',' came: another member or element follows.
 const scanMore scanResult = 255
 
@@ -238,7 +309,7 @@ func (s *jsonScanner) str() (plain, ok bool) {
 	s.i++ // "
 	plain = true
 	b := s.b
-	for i := s.i; i < len(b); i++ {
+	for i := s.i; i < len(b); {
 		if plain {
 			for i+8 <= len(b) && !hasSpecialOrOtherByte(binary.LittleEndian.Uint64(b[i:])) {
 				i += 8
@@ -248,37 +319,38 @@ func (s *jsonScanner) str() (plain, ok bool) {
 				i += 8
 			}
 		}
-		if i >= len(b) {
-			break
-		}
-		switch strClass[b[i]] {
-		case strPlain:
-			continue
-		case strOther:
-			plain = false
-			continue
-		}
-		switch c := b[i]; {
-		case c == '"':
-			s.i = i + 1
-			return plain, true
-		case c < 0x20:
-			return false, false
-		default: // a backslash
-			plain = false
-			i++
-			if i >= len(b) {
-				return false, false
+		// The word that stopped the skip (or the last bytes), one byte at
+		// a time, before skipping again.
+		for stop := min(i+8, len(b)); i < stop; i++ {
+			switch strClass[b[i]] {
+			case strPlain:
+				continue
+			case strOther:
+				plain = false
+				continue
 			}
-			switch b[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if len(b)-i < 5 || !isHex(b[i+1]) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) {
+			switch c := b[i]; {
+			case c == '"':
+				s.i = i + 1
+				return plain, true
+			case c < 0x20:
+				return false, false
+			default: // a backslash
+				plain = false
+				i++
+				if i >= len(b) {
 					return false, false
 				}
-				i += 4
-			default:
-				return false, false
+				switch b[i] {
+				case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				case 'u':
+					if len(b)-i < 5 || !isHex(b[i+1]) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) {
+						return false, false
+					}
+					i += 4
+				default:
+					return false, false
+				}
 			}
 		}
 	}

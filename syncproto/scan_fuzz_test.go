@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -260,6 +261,7 @@ func FuzzStr(f *testing.F) {
 		`"escapes \" \\ \/ \u00e9 and more"`, "\"control \x01 byte\"", `"unterminated`, `"1234567\`, `"ends at 8"`,
 		"\"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\"", `"\u12"`, `"x"trailing`,
 		`"abcdefg\n12345678"`, `"abcdefg\x12345678"`, "\"abcdefg\x1f12345678\"",
+		`"é123456\x123456789"`, `"é123456\n1234567\"89"`, "\"é123456\x011234567\"", `"é123456ab"cdefgh"`,
 	} {
 		f.Add([]byte(strings.TrimPrefix(s, `"`))) // the target adds the opening quote
 	}
@@ -270,6 +272,53 @@ func FuzzStr(f *testing.F) {
 		plain, ok := s.str()
 		if ok != wantOK || ok && (plain != wantPlain || s.i != wantEnd) {
 			t.Fatalf("str(%q) = plain %v, ok %v, end %d; byte by byte: plain %v, ok %v, end %d", b, plain, ok, s.i, wantPlain, wantOK, wantEnd)
+		}
+	})
+}
+
+// FuzzNewFresh holds NewFresh, which skips the values of an item it takes
+// as text, to what it must give: for any item ReadItem reads without
+// error, the state's JSON as AppendJSON writes it, its values object and
+// its sorted names, whether the text was taken as it is or written anew.
+func FuzzNewFresh(f *testing.F) {
+	for _, s := range scanSeeds(f) {
+		f.Add(s)
+	}
+	const id, dev = `"0193a6f4-7c1e-7b55-9a10-5e2d3c4b1a00"`, `"0193a6f4-7c1e-7b55-9a10-00000000000a"`
+	head := `{"id":` + id + `,"form":"f","scope":"s","clock":{` + dev + `:1},"writes":[{"by":` + dev + `,"n":1,"at":5,"fields":`
+	for _, fields := range []string{
+		`{"a":1,"b":"x"}`, `{"a":{"lat":28.9,"lon":-10.1},"b":[1,"\"]",{"c":null}]}`, `{"a":"\\","b":"\\\"}"}`,
+		`{"a":[ 1 ],"b":2}`, `{"a":{"x" :1}}`, `{"a":true,"b":false,"c":null,"d":-0.5e3}`, `{"a":"فاطمة","b":"\u00e9 <&>"}`,
+		`{"b":1,"a":2}`, `{"a":1e5}`, `{}`,
+	} {
+		f.Add([]byte(head + fields + `}]}`))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		st, parsed, err := ReadItem(raw)
+		if !parsed || err != nil {
+			return
+		}
+		fr, ok := NewFresh(raw, st)
+		want, a, wantOK := FreshState(st)
+		if ok != wantOK {
+			t.Fatalf("NewFresh(%q) ok %v, FreshState ok %v", raw, ok, wantOK)
+		}
+		if !ok {
+			return
+		}
+		if j := want.AppendJSON(nil); !bytes.Equal(fr.JSON, j) {
+			t.Fatalf("NewFresh(%q).JSON = %s, AppendJSON writes %s", raw, fr.JSON, j)
+		}
+		names := make([]string, 0, len(a.Visible))
+		for n := range a.Visible {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if !reflect.DeepEqual(fr.Names, names) {
+			t.Fatalf("NewFresh(%q).Names = %q, want %q", raw, fr.Names, names)
+		}
+		if v := appendObject(nil, names, a.Visible); !bytes.Equal(fr.Values, v) {
+			t.Fatalf("NewFresh(%q).Values = %s, want %s", raw, fr.Values, v)
 		}
 	})
 }
