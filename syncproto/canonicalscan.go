@@ -39,7 +39,7 @@ func (s *jsonScanner) canonical(out []byte, d int) ([]byte, bool) {
 		if _, ok := s.str(); !ok {
 			return nil, false
 		}
-		lit, ok := canonicalScalar(s.b[start:s.i])
+		lit, ok := canonicalScalar(s.b[start:s.i], false)
 		return append(out, lit...), ok
 	case c == '-' || c >= '0' && c <= '9':
 		if !s.number() {

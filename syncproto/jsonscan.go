@@ -377,11 +377,16 @@ func hasSpecialByte(w uint64) bool {
 }
 
 // hasSpecialOrOtherByte reports whether any byte of w is strSpecial or
-// strOther: not plain.
+// strOther: not plain. It has no branch, so that it is inlined.
 func hasSpecialOrOtherByte(w uint64) bool {
-	return (w-ones*0x20|w)&highs != 0 || hasByte(w, '"') || hasByte(w, '\\') ||
-		hasByte(w, 0x7f) || hasByte(w, '<') || hasByte(w, '>') || hasByte(w, '&')
+	// '<' (3c) and '>' (3e) are the bytes b with b|2 == 3e.
+	return (w-ones*0x20|w|zeroBytes(w^ones*'"')|zeroBytes(w^ones*'\\')|zeroBytes(w^ones*0x7f)|
+		zeroBytes((w|ones*2)^ones*'>')|zeroBytes(w^ones*'&'))&highs != 0
 }
+
+// zeroBytes has the high bit of a byte set where x has a zero byte (and
+// maybe above it): none is set when x has none.
+func zeroBytes(x uint64) uint64 { return (x - ones) &^ x }
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // scanSeeds are push items from the shared vectors, and values and items
@@ -162,9 +163,16 @@ func FuzzCanonicalScan(f *testing.F) {
 	f.Fuzz(func(t *testing.T, v []byte) {
 		// Canonical, with its shortcuts for scalars, answers as
 		// encoding/json does.
-		if c, err := Canonical(v); err == nil {
+		c, err := Canonical(v)
+		if err == nil {
 			if want, err := canonicalDecode(v); err != nil || !bytes.Equal(c, want) {
 				t.Fatalf("Canonical(%q) = %q, encoding/json gives %q (%v)", v, c, want, err)
+			}
+		}
+		// and so does CanonicalUTF8 for valid UTF-8.
+		if utf8.Valid(v) {
+			if cu, errU := CanonicalUTF8(v); !bytes.Equal(cu, c) || (errU == nil) != (err == nil) {
+				t.Fatalf("CanonicalUTF8(%q) = %q, %v; Canonical: %q, %v", v, cu, errU, c, err)
 			}
 		}
 		got, ok := canonicalScan(v)
@@ -261,6 +269,7 @@ func FuzzStr(f *testing.F) {
 		`"escapes \" \\ \/ \u00e9 and more"`, "\"control \x01 byte\"", `"unterminated`, `"1234567\`, `"ends at 8"`,
 		"\"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\"", `"\u12"`, `"x"trailing`,
 		`"abcdefg\n12345678"`, `"abcdefg\x12345678"`, "\"abcdefg\x1f12345678\"",
+		`"a&cdefghijk"`, `"a<cdefghijk"`, `"a>cdefghijk"`, `"a=c;e?g:ijk"`, "\"a\x7fcdefghijk\"",
 		`"é123456\x123456789"`, `"é123456\n1234567\"89"`, "\"é123456\x011234567\"", `"é123456ab"cdefgh"`,
 	} {
 		f.Add([]byte(strings.TrimPrefix(s, `"`))) // the target adds the opening quote

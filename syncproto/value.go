@@ -32,9 +32,25 @@ func EqualValues(a, b json.RawMessage) bool {
 // It returns an error if v is not valid JSON. The result may be v itself
 // (or share its memory): the caller must not modify it.
 func Canonical(v []byte) ([]byte, error) {
-	if c, ok := canonicalScalar(v); ok {
+	if c, ok := canonicalScalar(v, false); ok {
 		return c, nil
 	}
+	return canonicalComposite(v)
+}
+
+// CanonicalUTF8 is Canonical for a value known to be valid UTF-8, as every
+// value of a push body DecodePush accepted: it does not check the UTF-8
+// of its strings again. For text that is not valid UTF-8 its result is
+// unspecified.
+func CanonicalUTF8(v []byte) ([]byte, error) {
+	if c, ok := canonicalScalar(v, true); ok {
+		return c, nil
+	}
+	return canonicalComposite(v)
+}
+
+// canonicalComposite is Canonical past its shortcut for scalars.
+func canonicalComposite(v []byte) ([]byte, error) {
 	if c, ok := canonicalScan(v); ok {
 		return c, nil
 	}
@@ -60,7 +76,8 @@ func canonicalDecode(v []byte) ([]byte, error) {
 // canonicalScalar is Canonical's fast path for the values most fields hold:
 // a string without escapes (nor U+2028, U+2029), a number, true, false or
 // null, without surrounding white space. ok is false for anything else.
-func canonicalScalar(v []byte) ([]byte, bool) {
+// validUTF8 says v is known to be valid UTF-8, and is not checked again.
+func canonicalScalar(v []byte, validUTF8 bool) ([]byte, bool) {
 	if len(v) == 0 {
 		return nil, false
 	}
@@ -75,7 +92,7 @@ func canonicalScalar(v []byte) ([]byte, bool) {
 		}
 		// encoding/json always escapes U+2028 and U+2029: leave those to
 		// the slow path, so every spelling gets one canonical form.
-		if !ascii && (!utf8.Valid(v) || hasLineSeparator(v)) {
+		if !ascii && (!validUTF8 && !utf8.Valid(v) || hasLineSeparator(v)) {
 			return nil, false
 		}
 		return v, true

@@ -140,7 +140,7 @@ func appendCanonicalState(b []byte, s sp.State, sorted []string) ([]byte, error)
 		}
 		b = binary.BigEndian.AppendUint64(b, uint64(len(names)))
 		for _, n := range names {
-			c, err := sp.Canonical(w.Fields[n])
+			c, err := sp.CanonicalUTF8(w.Fields[n]) // a push body is valid UTF-8 (DecodePush)
 			if err != nil {
 				return nil, err
 			}
