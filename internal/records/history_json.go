@@ -35,10 +35,13 @@ func (h *HistoryEntry) SizeHint() int {
 // change after this, but for Seq and ReceivedAt.
 func (h *HistoryEntry) freeze() {
 	size := 256 + len(h.valuesJSON)
-	for n, v := range h.Values {
-		size += 2*len(n) + 8
-		if h.valuesJSON == nil {
-			size += len(v)
+	if h.valuesJSON != nil {
+		for _, n := range h.Fields { // the names of Values, without walking the map
+			size += 2*len(n) + 8
+		}
+	} else {
+		for n, v := range h.Values {
+			size += 2*len(n) + 8 + len(v)
 		}
 	}
 	h.body = h.appendBody(make([]byte, 0, size))
