@@ -58,10 +58,10 @@ type Fresh struct {
 
 // NewFresh returns the Fresh of a valid item read from raw (ReadItem), or
 // ok false when FreshState declines it. raw must be the text ReadItem read
-// item from without error: its values are not checked for JSON again. When raw is already the text
-// AppendJSON writes for the state (as the SDK and encoding/json send it:
-// keys in order, no white space), JSON and Values are slices of raw and
-// nothing is encoded again.
+// item from without error: its values are not checked for JSON again.
+// When raw is already the text AppendJSON writes for the state (as the SDK
+// and encoding/json send it: keys in order, no white space), JSON and
+// Values are slices of raw and nothing is encoded again.
 func NewFresh(raw []byte, item State) (f Fresh, ok bool) {
 	if len(item.Writes) != 1 {
 		return Fresh{}, false
