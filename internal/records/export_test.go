@@ -1,6 +1,7 @@
 package records
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 
@@ -23,4 +24,40 @@ func LegacyBatchHash(items []json.RawMessage, caller *auth.Account, batch string
 		return nil, err
 	}
 	return legacyBatchHash(decoded)
+}
+
+// PagesGivenAhead is how many pull pages were given from pages built
+// ahead; PagesHeldAhead how many are held now.
+func (s *Service) PagesGivenAhead() int64 { return s.ahead.serving.Load() }
+
+func (s *Service) PagesHeldAhead() int {
+	s.ahead.mu.Lock()
+	defer s.ahead.mu.Unlock()
+	return len(s.ahead.pages)
+}
+
+// BuildPage is the wire JSON of the pull page q asks for as caller, built
+// now, without pages built ahead.
+func (s *Service) BuildPage(ctx context.Context, caller *auth.Account, q PullQuery) ([]byte, error) {
+	p, _, err := s.buildPage(ctx, caller, q)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Release()
+	var b bytes.Buffer
+	_, err = p.WriteTo(&b)
+	return b.Bytes(), err
+}
+
+// WaitPagesAhead waits until the pages being built ahead are built.
+func (s *Service) WaitPagesAhead() {
+	s.ahead.mu.Lock()
+	var pending []chan struct{}
+	for _, p := range s.ahead.pages {
+		pending = append(pending, p.done)
+	}
+	s.ahead.mu.Unlock()
+	for _, d := range pending {
+		<-d
+	}
 }

@@ -145,8 +145,49 @@ func (s *Service) Pull(ctx context.Context, caller *auth.Account, q PullQuery) (
 	if q.Form != "" && !sp.IsSlug(q.Form) {
 		return nil, sp.Errorf(sp.CodeBadRequest, "form: must match [a-z0-9_-]{1,64}")
 	}
+	key := keyOf(caller, q)
+	var page *PullPage
+	if p := s.ahead.take(ctx, key); p != nil {
+		if p.err == nil && s.feedAt(ctx, p.at) {
+			page = p.page
+			s.ahead.serving.Add(1)
+		} else {
+			p.drop()
+		}
+	}
+	if page == nil {
+		var err error
+		if page, _, err = s.buildPage(ctx, caller, q); err != nil {
+			return nil, err
+		}
+	}
+	if page.More && s.ahead.walking(key, page.Cursor) {
+		next := q
+		next.Since = page.Cursor
+		s.ahead.start(keyOf(caller, next), func() (*PullPage, Position, error) {
+			return s.buildPage(context.Background(), caller, next)
+		})
+	}
+	return page, nil
+}
+
+// feedAt reports whether the feed still stands at pos.
+func (s *Service) feedAt(ctx context.Context, pos Position) bool {
+	var now Position
+	err := s.store.View(ctx, func(tx ReadTx) error {
+		now = tx.Position()
+		return nil
+	})
+	return err == nil && now == pos
+}
+
+// buildPage reads the page q asks for in one snapshot, and returns it with
+// the feed's position in that snapshot.
+func (s *Service) buildPage(ctx context.Context, caller *auth.Account, q PullQuery) (*PullPage, Position, error) {
+	var pos Position
 	resp := &PullPage{records: pageBuffer()}
 	err := s.store.View(ctx, func(tx ReadTx) error {
+		pos = tx.Position()
 		since, err := checkCursor(tx, q.Since)
 		if err != nil {
 			return err
@@ -183,7 +224,8 @@ func (s *Service) Pull(ctx context.Context, caller *auth.Account, q PullQuery) (
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		resp.Release()
+		return nil, Position{}, err
 	}
-	return resp, nil
+	return resp, pos, nil
 }

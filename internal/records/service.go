@@ -32,6 +32,8 @@ type Service struct {
 	// pushing admits pushes by their item counts (Options.PushInFlight).
 	pushing  *semaphore.Weighted
 	inFlight int64
+	// ahead builds a walking caller's next pull page early (pullahead.go).
+	ahead pullAhead
 }
 
 // NewService returns a record service over store.
