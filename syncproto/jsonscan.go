@@ -200,7 +200,7 @@ func (s *jsonScanner) skipValid() bool {
 	for i := s.i; i < len(b); i++ {
 		switch c := b[i]; c {
 		case '"':
-			if i = stringEnd(b, i); i < 0 {
+			if i = StringEnd(b, i); i < 0 {
 				return false
 			}
 			if depth == 0 {
@@ -238,9 +238,11 @@ func isDelimiter(c byte) bool {
 	return false
 }
 
-// stringEnd returns the index of the quote that ends the JSON string
-// opened at b[open], or -1 if it does not end.
-func stringEnd(b []byte, open int) int {
+// StringEnd returns the index of the quote that ends the JSON string
+// opened at b[open], or -1 if it does not end: it finds quotes with
+// bytes.IndexByte and counts the backslashes before each. It does not
+// check the string's escapes; for text known to be JSON.
+func StringEnd(b []byte, open int) int {
 	for i := open + 1; ; i++ {
 		k := bytes.IndexByte(b[i:], '"')
 		if k < 0 {

@@ -167,7 +167,7 @@ scan:
 	for i := 0; i < len(body); i++ {
 		switch c := body[i]; c {
 		case '"':
-			if i = stringEnd(body, i); i < 0 {
+			if i = sp.StringEnd(body, i); i < 0 {
 				break scan
 			}
 		case '{', '[':
@@ -207,25 +207,6 @@ scan:
 		return page{}, err
 	}
 	return page{Records: len(full.Records), Cursor: full.Cursor, More: full.More}, nil
-}
-
-// stringEnd returns the index of the quote that ends the JSON string
-// opened at body[open], or -1 if it does not end.
-func stringEnd(body []byte, open int) int {
-	for i := open + 1; ; i++ {
-		k := bytes.IndexByte(body[i:], '"')
-		if k < 0 {
-			return -1
-		}
-		i += k
-		backslashes := 0
-		for j := i - 1; j > open && body[j] == '\\'; j-- {
-			backslashes++
-		}
-		if backslashes%2 == 0 {
-			return i
-		}
-	}
 }
 
 // pull fetches one page after cursor since ("" from the start) and returns
