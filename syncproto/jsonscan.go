@@ -339,18 +339,7 @@ func (s *jsonScanner) str() (plain, ok bool) {
 				return false, false
 			default: // a backslash
 				plain = false
-				i++
-				if i >= len(b) {
-					return false, false
-				}
-				switch b[i] {
-				case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				case 'u':
-					if len(b)-i < 5 || !isHex(b[i+1]) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) {
-						return false, false
-					}
-					i += 4
-				default:
+				if i = escapeEnd(b, i); i < 0 {
 					return false, false
 				}
 			}
@@ -389,6 +378,25 @@ func hasSpecialOrOtherByte(w uint64) bool {
 // zeroBytes has the high bit of a byte set where x has a zero byte (and
 // maybe above it): none is set when x has none.
 func zeroBytes(x uint64) uint64 { return (x - ones) &^ x }
+
+// escapeEnd returns the index of the last byte of the escape that starts
+// with the backslash at b[i], or -1 if it is not a valid escape.
+func escapeEnd(b []byte, i int) int {
+	i++
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return i
+	case 'u':
+		if len(b)-i < 5 || !isHex(b[i+1]) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) {
+			return -1
+		}
+		return i + 4
+	}
+	return -1
+}
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'

@@ -223,7 +223,8 @@ func FuzzReadItem(f *testing.F) {
 }
 
 // strByByte is jsonScanner.str as it was before it read eight bytes at a
-// time: one byte after the other, by strClass.
+// time: one byte after the other, by strClass. (FuzzStr is about the word
+// skipping; both read an escape with escapeEnd.)
 func strByByte(b []byte) (end int, plain, ok bool) {
 	plain = true
 	for i := 1; i < len(b); i++ {
@@ -239,20 +240,9 @@ func strByByte(b []byte) (end int, plain, ok bool) {
 			return i + 1, plain, true
 		case c < 0x20:
 			return 0, false, false
-		default:
+		default: // a backslash; escapes are read as str reads them
 			plain = false
-			i++
-			if i >= len(b) {
-				return 0, false, false
-			}
-			switch b[i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if len(b)-i < 5 || !isHex(b[i+1]) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) {
-					return 0, false, false
-				}
-				i += 4
-			default:
+			if i = escapeEnd(b, i); i < 0 {
 				return 0, false, false
 			}
 		}

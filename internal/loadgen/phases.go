@@ -187,14 +187,9 @@ scan:
 	if end > 0 && bytes.HasPrefix(prefix, []byte(`{"records":[`)) {
 		rest := bytes.TrimLeft(body[end:], " \t\r\n")
 		if r, ok := bytes.CutPrefix(rest, []byte(",")); ok {
-			var tail struct {
-				Cursor  *string         `json:"cursor"`
-				More    *bool           `json:"more"`
-				Records json.RawMessage `json:"records"` // a second records key: encoding/json's answer, the last
-			}
-			if json.Unmarshal(append([]byte("{"), r...), &tail) == nil && tail.Cursor != nil && tail.More != nil && tail.Records == nil {
-				pg.Cursor, pg.More = *tail.Cursor, *tail.More
-				return pg, nil
+			if tail, ok := readTail(r); ok {
+				tail.Records = pg.Records
+				return tail, nil
 			}
 		}
 	}
@@ -313,6 +308,11 @@ func pullAll(ctx context.Context, s *server, token, enc string, limit, want int)
 		}
 		counted <- err
 	}()
+	// stop ends the counting and returns its error.
+	stop := func() error {
+		close(pages)
+		return <-counted
+	}
 
 	cursor := ""
 	start := time.Now()
@@ -321,15 +321,13 @@ func pullAll(ctx context.Context, s *server, token, enc string, limit, want int)
 	for maxPages := 2*(want/limit) + 10; ; {
 		body, sent, err := pr.fetch(ctx, s, token, cursor, limit)
 		if err != nil {
-			close(pages)
-			<-counted
+			stop()
 			return nil, err
 		}
 		tail, ok := pageTail(body)
 		if !ok {
 			if tail, err = parsePage(body); err != nil {
-				close(pages)
-				<-counted
+				stop()
 				return nil, fmt.Errorf("pull: %w", err)
 			}
 		}
@@ -344,13 +342,11 @@ func pullAll(ctx context.Context, s *server, token, enc string, limit, want int)
 			break
 		}
 		if r.Pages >= maxPages {
-			close(pages)
-			<-counted
+			stop()
 			return nil, fmt.Errorf("pull: still more after %d pages", r.Pages)
 		}
 	}
-	close(pages)
-	if err := <-counted; err != nil {
+	if err := stop(); err != nil {
 		return nil, err
 	}
 	wall := time.Since(start)
@@ -379,12 +375,20 @@ func pageTail(body []byte) (pg page, ok bool) {
 	if i < 0 {
 		return page{}, false
 	}
+	return readTail(body[i+2:])
+}
+
+// readTail reads the members that follow a page's records array, r being
+// what comes after its comma: the cursor and more, both required. ok is
+// false for anything else, a second records key included (encoding/json
+// would take that one).
+func readTail(r []byte) (pg page, ok bool) {
 	var tail struct {
 		Cursor  *string         `json:"cursor"`
 		More    *bool           `json:"more"`
 		Records json.RawMessage `json:"records"`
 	}
-	if json.Unmarshal(append([]byte("{"), body[i+2:]...), &tail) != nil || tail.Cursor == nil || tail.More == nil || tail.Records != nil {
+	if json.Unmarshal(append([]byte("{"), r...), &tail) != nil || tail.Cursor == nil || tail.More == nil || tail.Records != nil {
 		return page{}, false
 	}
 	return page{Cursor: *tail.Cursor, More: *tail.More}, true

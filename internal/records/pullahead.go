@@ -63,16 +63,23 @@ type aheadPage struct {
 }
 
 // take removes and returns the page built ahead for key, waiting for it
-// if it is still being built; nil if there is none.
+// if it is still being built; nil if there is none. A page the account
+// holds for another query is dropped: the account has moved on from the
+// walk it was built for, and a new walk may have its own.
 func (a *pullAhead) take(ctx context.Context, key aheadKey) *aheadPage {
 	a.mu.Lock()
 	p := a.pages[key.account]
-	if p == nil || p.key != key {
-		a.mu.Unlock()
+	if p != nil {
+		delete(a.pages, key.account)
+	}
+	a.mu.Unlock()
+	if p == nil {
 		return nil
 	}
-	delete(a.pages, key.account)
-	a.mu.Unlock()
+	if p.key != key {
+		go func() { <-p.done; p.drop() }()
+		return nil
+	}
 	select {
 	case <-p.done:
 		return p

@@ -126,9 +126,15 @@ func TestPullAheadGivesThePagesPullBuilds(t *testing.T) {
 	wider := *a.acc
 	wider.Scopes = []string{"north", "south"}
 	before := s.svc.PagesGivenAhead()
-	wantPageAsBuilt(t, s, &wider, records.PullQuery{Limit: 2, Since: page.Cursor}, "A with new scopes")
+	widerPage := wantPageAsBuilt(t, s, &wider, records.PullQuery{Limit: 2, Since: page.Cursor}, "A with new scopes")
 	if s.svc.PagesGivenAhead() != before {
 		t.Fatal("a page built for A's old scopes was given after they changed")
+	}
+	// The page built for the old scopes does not keep A's walk with the
+	// new ones from having its next page built ahead.
+	wantPageAsBuilt(t, s, &wider, records.PullQuery{Limit: 2, Since: widerPage.Cursor}, "A's next page with new scopes")
+	if s.svc.PagesGivenAhead() != before+1 {
+		t.Fatal("the walk with the new scopes had no page built ahead")
 	}
 }
 
