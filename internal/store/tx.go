@@ -18,6 +18,9 @@ type tx struct {
 	// namesKnown are the (form, field name) pairs this transaction found
 	// or put in the field names bucket.
 	namesKnown map[formField]struct{}
+	// lastNames are, by form, the names of the fields of the write whose
+	// names were put last: a write with the same names needs no look.
+	lastNames map[string][]string
 	// names are the scope and form names read from the feed (parseChange).
 	names map[string]string
 	// lastChange is the record id of the change entry read last, and its
@@ -34,15 +37,16 @@ type lastChange struct {
 type formField struct{ form, name string }
 
 // appendFill is the fill percent of buckets whose keys mostly grow (the
-// change feed and its log by seq, the history log by counter, records by
-// time-ordered UUIDv7): pages
-// split near full instead of in halves, so the file stays dense.
-const appendFill = 0.9
+// change feed and its log by seq, the history log by counter, records and
+// the history index by time-ordered UUIDv7): a page is split only when
+// full, so the file stays dense. At 0.9, three records of ~1.3 KB did not
+// fit under the split point and a page held two: two thirds used.
+const appendFill = 1.0
 
 func newTx(btx *bolt.Tx) *tx {
 	t := &tx{btx: btx}
 	if btx.Writable() {
-		for _, name := range [][]byte{bChanges, bTxLog, bRecords, bQuarantine, bHistLog} {
+		for _, name := range [][]byte{bChanges, bTxLog, bRecords, bQuarantine, bHistLog, bHistIndex} {
 			if b := btx.Bucket(name); b != nil { // every bucket exists once the store is open
 				b.FillPercent = appendFill
 			}
