@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/json"
 	"sort"
 
 	"github.com/fieldsync/fieldsync/internal/records"
@@ -35,26 +36,55 @@ func (t *tx) Conflicts(after []byte, fn func(pos []byte, id string) (bool, error
 // form, so a CSV export knows its columns before its first row. Keys are
 // form, a zero byte, and the name.
 func (t *tx) indexFieldNames(next *records.Stored) error {
-	b := t.btx.Bucket(bFieldNames)
-	if t.namesKnown == nil {
-		t.namesKnown = map[formField]struct{}{}
-	}
+	form := next.State.Form
 	for _, w := range next.State.Writes {
-		for name := range w.Fields {
-			ff := formField{next.State.Form, name}
-			if _, ok := t.namesKnown[ff]; ok || sp.IsReserved(name) {
-				continue
-			}
-			k := fieldNameKey(next.State.Form, name)
-			if b.Get(k) == nil {
-				if err := b.Put(k, []byte{}); err != nil {
-					return err
-				}
-			}
-			t.namesKnown[ff] = struct{}{}
+		if sameNames(w.Fields, t.lastNames[form]) {
+			continue // most writes of a form carry the same fields
+		}
+		if err := t.indexNames(form, w.Fields); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// indexNames puts the names of fields that this transaction has not seen
+// for form in the field names bucket.
+func (t *tx) indexNames(form string, fields map[string]json.RawMessage) error {
+	b := t.btx.Bucket(bFieldNames)
+	if t.namesKnown == nil {
+		t.namesKnown, t.lastNames = map[formField]struct{}{}, map[string][]string{}
+	}
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+		ff := formField{form, name}
+		if _, ok := t.namesKnown[ff]; ok || sp.IsReserved(name) {
+			continue
+		}
+		k := fieldNameKey(form, name)
+		if b.Get(k) == nil {
+			if err := b.Put(k, []byte{}); err != nil {
+				return err
+			}
+		}
+		t.namesKnown[ff] = struct{}{}
+	}
+	t.lastNames[form] = names
+	return nil
+}
+
+// sameNames reports whether fields has exactly the given names.
+func sameNames(fields map[string]json.RawMessage, names []string) bool {
+	if len(fields) != len(names) || names == nil {
+		return false
+	}
+	for _, n := range names {
+		if _, ok := fields[n]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func fieldNameKey(form, name string) []byte {
