@@ -3,6 +3,7 @@ package syncproto
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 )
 
 // A strict one-pass reader of JSON text (RFC 8259), for the hot path of a
@@ -306,73 +307,79 @@ const (
 // str reads a string at s.i ('"') and reports whether it is plain: only
 // bytes from 0x20 to 0x7e, no escape, no '<', '>' or '&' (so its bytes are
 // its value, and encoding/json writes it back the same). Runs of ordinary
-// bytes, most of a form's text, are skipped eight at a time.
+// bytes, most of a form's text, are skipped eight at a time, and the skip
+// stops on the first byte that needs a look.
 func (s *jsonScanner) str() (plain, ok bool) {
 	s.i++ // "
 	plain = true
 	b := s.b
-	for i := s.i; i < len(b); {
-		if plain {
-			for i+8 <= len(b) && !hasSpecialOrOtherByte(binary.LittleEndian.Uint64(b[i:])) {
-				i += 8
+	for i := s.i; i < len(b); i++ {
+		// Skip to the first byte that is not plain (or, once the string
+		// is known not to be plain, to the first special byte).
+		for i+8 <= len(b) {
+			w := binary.LittleEndian.Uint64(b[i:])
+			var m uint64
+			if plain {
+				m = specialOrOtherBytes(w)
+			} else {
+				m = specialBytes(w)
 			}
-		} else {
-			for i+8 <= len(b) && !hasSpecialByte(binary.LittleEndian.Uint64(b[i:])) {
-				i += 8
+			if m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
 			}
+			i += 8
 		}
-		// The word that stopped the skip (or the last bytes), one byte at
-		// a time, before skipping again.
-		for stop := min(i+8, len(b)); i < stop; i++ {
-			switch strClass[b[i]] {
-			case strPlain:
-				continue
-			case strOther:
-				plain = false
-				continue
-			}
-			switch c := b[i]; {
-			case c == '"':
-				s.i = i + 1
-				return plain, true
-			case c < 0x20:
+		if i >= len(b) {
+			break
+		}
+		switch strClass[b[i]] {
+		case strPlain: // only in the last seven bytes, read one at a time
+			continue
+		case strOther:
+			plain = false
+			continue
+		}
+		switch c := b[i]; {
+		case c == '"':
+			s.i = i + 1
+			return plain, true
+		case c < 0x20:
+			return false, false
+		default: // a backslash
+			plain = false
+			if i = escapeEnd(b, i); i < 0 {
 				return false, false
-			default: // a backslash
-				plain = false
-				if i = escapeEnd(b, i); i < 0 {
-					return false, false
-				}
-			}
+			} // i is the escape's last byte, which the loop steps past
 		}
 	}
 	return false, false
 }
 
 // The bytes of a word, eight at a time (the "haszero" and "hasless" tests
-// of Bit Twiddling Hacks: exact for whether any byte matches).
+// of Bit Twiddling Hacks). Each test below gives a word's high bits: none
+// is set when no byte matches, and the lowest one set marks the first
+// byte that matches (a byte above it may be marked wrongly, by a borrow).
 const (
 	ones  = 0x0101010101010101
 	highs = 0x8080808080808080
 )
 
-// hasByte reports whether any byte of w is c.
-func hasByte(w uint64, c byte) bool {
-	x := w ^ (ones * uint64(c))
-	return (x-ones)&^x&highs != 0
+// specialBytes marks the bytes of w that are strSpecial: '"', '\\' or a
+// control byte.
+func specialBytes(w uint64) uint64 {
+	return ((w-ones*0x20)&^w | zeroBytes(w^ones*'"') | zeroBytes(w^ones*'\\')) & highs
 }
 
-// hasSpecialByte reports whether any byte of w is strSpecial: '"', '\\' or
-// a control byte.
-func hasSpecialByte(w uint64) bool {
-	return (w-ones*0x20)&^w&highs != 0 || hasByte(w, '"') || hasByte(w, '\\')
-}
+// hasSpecialByte reports whether any byte of w is strSpecial.
+func hasSpecialByte(w uint64) bool { return specialBytes(w) != 0 }
 
-// hasSpecialOrOtherByte reports whether any byte of w is strSpecial or
-// strOther: not plain. It has no branch, so that it is inlined.
-func hasSpecialOrOtherByte(w uint64) bool {
+// specialOrOtherBytes marks the bytes of w that are strSpecial or strOther:
+// not plain.
+func specialOrOtherBytes(w uint64) uint64 {
 	// '<' (3c) and '>' (3e) are the bytes b with b|2 == 3e.
-	return (w-ones*0x20|w|zeroBytes(w^ones*'"')|zeroBytes(w^ones*'\\')|zeroBytes(w^ones*0x7f)|
-		zeroBytes((w|ones*2)^ones*'>')|zeroBytes(w^ones*'&'))&highs != 0
+	return (w - ones*0x20 | w | zeroBytes(w^ones*'"') | zeroBytes(w^ones*'\\') | zeroBytes(w^ones*0x7f) |
+		zeroBytes((w|ones*2)^ones*'>') | zeroBytes(w^ones*'&')) & highs
 }
 
 // zeroBytes has the high bit of a byte set where x has a zero byte (and
