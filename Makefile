@@ -7,7 +7,7 @@ ADDR    ?= 127.0.0.1:8080
 DATA    ?= ./data
 FUZZTIME ?= 30s
 # Fuzz targets, as package:Target.
-FUZZ_TARGETS := ./syncproto:FuzzDecodePush ./syncproto:FuzzScanValue ./syncproto:FuzzStr ./syncproto:FuzzItemScan ./syncproto:FuzzPushScan ./syncproto:FuzzCanonicalScan ./syncproto:FuzzReadItem ./syncproto:FuzzNewFresh ./syncproto:FuzzJoin ./syncproto:FuzzCanonical ./internal/records:FuzzParseCursor ./internal/store:FuzzDecodeRecord ./internal/loadgen:FuzzParsePage
+FUZZ_TARGETS := ./syncproto:FuzzDecodePush ./syncproto:FuzzScanValue ./syncproto:FuzzStr ./syncproto:FuzzItemScan ./syncproto:FuzzPushScan ./syncproto:FuzzCanonicalScan ./syncproto:FuzzReadItem ./syncproto:FuzzNewFresh ./syncproto:FuzzJoin ./syncproto:FuzzCanonical ./syncproto:FuzzCanonicalNumber ./internal/records:FuzzParseCursor ./internal/store:FuzzDecodeRecord ./internal/loadgen:FuzzParsePage
 
 .PHONY: build run test vet lint fmt-check deps-check bench fuzz fuzz-smoke crashtest demo clean
 

@@ -321,3 +321,23 @@ func FuzzNewFresh(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCanonicalNumber holds appendCanonicalNumber, which spells a number
+// without allocating, to canonicalNumber, the rule written plainly, for
+// every JSON number literal.
+func FuzzCanonicalNumber(f *testing.F) {
+	for _, s := range []string{"0", "-0", "-0.0", "0.050", "10.00", "100", "1e2", "1E+2", "-1.50e-3", "0.0e5", "120e-1",
+		"9007199254740993", "1e99999999999999999999", "1e1152921504606846977", "-00", "5", "-5", "123.456", "0.000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, lit string) {
+		s := jsonScanner{b: []byte(lit)}
+		if lit == "" || !s.number() || s.i != len(lit) {
+			return // not a JSON number literal
+		}
+		prefix := []byte("x")
+		if got, want := appendCanonicalNumber(prefix, []byte(lit)), "x"+canonicalNumber(lit); string(got) != want {
+			t.Fatalf("appendCanonicalNumber(%q) = %q, canonicalNumber gives %q", lit, got[1:], want[1:])
+		}
+	})
+}

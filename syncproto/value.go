@@ -104,7 +104,7 @@ func canonicalScalar(v []byte, validUTF8 bool) ([]byte, bool) {
 		if isOwnCanonicalInteger(v) {
 			return v, true
 		}
-		return []byte(canonicalNumber(string(v))), true
+		return appendCanonicalNumber(nil, v), true
 	case string(v) == "true" || string(v) == "false" || string(v) == "null":
 		return v, true
 	}
@@ -203,7 +203,50 @@ func appendCanonicalNumber(b, lit []byte) []byte {
 	if isOwnCanonicalInteger(lit) {
 		return append(b, lit...)
 	}
-	return append(b, canonicalNumber(string(lit))...)
+	s := lit
+	neg := s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	mant, e := s, int64(0)
+	if i := bytes.IndexAny(s, "eE"); i >= 0 {
+		x, err := strconv.ParseInt(string(s[i+1:]), 10, 64)
+		if err != nil || x > 1<<60 || x < -(1<<60) {
+			return append(b, canonicalNumber(string(lit))...)
+		}
+		mant, e = s[:i], x
+	}
+	intPart, frac := mant, mant[len(mant):]
+	if i := bytes.IndexByte(mant, '.'); i >= 0 {
+		intPart, frac = mant[:i], mant[i+1:]
+	}
+	e -= int64(len(frac))
+	// The digits are intPart then frac, without leading or trailing zeros;
+	// each zero dropped at the end adds one to the exponent.
+	intPart = bytes.TrimLeft(intPart, "0")
+	if len(intPart) == 0 {
+		frac = bytes.TrimLeft(frac, "0")
+	}
+	if len(intPart)+len(frac) == 0 {
+		return append(b, '0')
+	}
+	n := len(frac)
+	if frac = bytes.TrimRight(frac, "0"); len(frac) == 0 {
+		n += len(intPart)
+		intPart = bytes.TrimRight(intPart, "0")
+		n -= len(intPart)
+	} else {
+		n -= len(frac)
+	}
+	e += int64(n)
+	if neg {
+		b = append(b, '-')
+	}
+	b = append(append(b, intPart...), frac...)
+	if e != 0 {
+		b = strconv.AppendInt(append(b, 'e'), e, 10)
+	}
+	return b
 }
 
 // isOwnCanonicalInteger reports whether lit is "0" or -?[1-9][0-9]* not
