@@ -7,6 +7,9 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
+// jsonContentType is the Content-Type of every JSON answer.
+const jsonContentType = "application/json; charset=utf-8"
+
 // writeJSON answers with v as JSON. HTML characters are not escaped, so
 // values go out as they came in.
 func writeJSON(c *gin.Context, status int, v any) {
@@ -17,5 +20,5 @@ func writeJSON(c *gin.Context, status int, v any) {
 		c.Status(500)
 		return
 	}
-	c.Data(status, "application/json; charset=utf-8", b.Bytes())
+	c.Data(status, jsonContentType, b.Bytes())
 }

@@ -26,7 +26,7 @@ func (s *Server) push(c *gin.Context) {
 	}
 	s.noteDevice(c, true, len(resp.Results))
 	s.observePush(resp)
-	writeJSON(c, http.StatusOK, resp)
+	c.Data(http.StatusOK, jsonContentType, append(resp.AppendJSON(make([]byte, 0, 64+160*len(resp.Results))), '\n'))
 }
 
 // pull is GET /v1/sync/pull (PROTOCOL.md §3).
@@ -53,7 +53,7 @@ func (s *Server) pull(c *gin.Context) {
 // writePullPage writes a pull page without re-encoding its records: each
 // is the state JSON as stored, already valid and compact.
 func writePullPage(c *gin.Context, p *records.PullPage) {
-	c.Header("Content-Type", "application/json; charset=utf-8")
+	c.Header("Content-Type", jsonContentType)
 	// Known before the first byte, so clients can size their buffer (and
 	// show progress); compression, when it applies, drops it.
 	c.Header("Content-Length", strconv.Itoa(p.Size()))

@@ -83,3 +83,56 @@ func AppendJSONString(b []byte, s string) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
+
+// AppendJSON appends the answer's JSON to b, byte for byte as json.Marshal
+// writes it, without reflection: the single writer encodes every answer
+// it keeps, and the server sends it.
+func (r *PushResponse) AppendJSON(b []byte) []byte {
+	b = append(b, `{"batch":`...)
+	b = AppendJSONString(b, r.Batch)
+	b = append(b, `,"results":`...)
+	if r.Results == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range r.Results {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = r.Results[i].appendJSON(b)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+func (r *PushResult) appendJSON(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = AppendJSONString(b, r.ID)
+	b = append(b, `,"status":`...)
+	b = AppendJSONString(b, r.Status)
+	if r.Seq != 0 {
+		b = strconv.AppendUint(append(b, `,"seq":`...), r.Seq, 10)
+	}
+	if len(r.Clock) > 0 {
+		b = r.Clock.appendJSON(append(b, `,"clock":`...))
+	}
+	if len(r.Conflicts) > 0 {
+		b = append(b, `,"conflicts":[`...)
+		for i, f := range r.Conflicts {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = AppendJSONString(b, f)
+		}
+		b = append(b, ']')
+	}
+	if r.Error != nil {
+		b = append(b, `,"error":{"code":`...)
+		b = AppendJSONString(b, string(r.Error.Code))
+		b = append(b, `,"message":`...)
+		b = AppendJSONString(b, r.Error.Message)
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}

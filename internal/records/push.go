@@ -161,10 +161,7 @@ func (s *Service) Push(ctx context.Context, caller *auth.Account, body []byte) (
 			}
 			out.Results[i] = res
 		}
-		b, err := json.Marshal(out)
-		if err != nil {
-			return err
-		}
+		b := out.AppendJSON(make([]byte, 0, 64+160*len(out.Results)))
 		if err := tx.PutBatch(req.Device, req.Batch, &BatchAnswer{Hash: hash, Response: b}); err != nil {
 			return err
 		}
