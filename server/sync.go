@@ -40,6 +40,21 @@ func (s *Server) pull(c *gin.Context) {
 		}
 		q.Limit = n
 	}
+	if coding := pullCoding(c.GetHeader("Accept-Encoding")); coding != "" {
+		page, err := s.records.PullEncoded(c.Request.Context(), accountOf(c), q, coding, encodePage(coding))
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		s.noteDevice(c, false, 0)
+		c.Header("Vary", "Accept-Encoding")
+		if page.Coding != "" {
+			c.Header("Content-Encoding", page.Coding) // the middleware leaves the body as it is
+		}
+		c.Header("Content-Length", strconv.Itoa(len(page.Body)))
+		c.Data(http.StatusOK, jsonContentType, page.Body)
+		return
+	}
 	resp, err := s.records.Pull(c.Request.Context(), accountOf(c), q)
 	if err != nil {
 		s.fail(c, err)

@@ -61,3 +61,6 @@ func (s *Service) WaitPagesAhead() {
 		<-d
 	}
 }
+
+// PagesShared is how many encoded pull pages were given again.
+func (s *Service) PagesShared() int64 { return s.shared.given.Load() }

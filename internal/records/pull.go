@@ -34,6 +34,8 @@ type PullQuery struct {
 type PullPage struct {
 	Cursor string
 	More   bool
+	// stamp is what the page depends on in the feed (sharedpages.go).
+	stamp pageStamp
 	// records holds the page's records, comma-separated; count says how many.
 	records []byte
 	count   int
@@ -139,11 +141,8 @@ func (p *PullPage) Decode() (*sp.PullResponse, error) {
 // CodeBadCursor for a malformed cursor, CodeResyncRequired for a cursor of
 // another history, and CodeForbidden for a caller who may not pull.
 func (s *Service) Pull(ctx context.Context, caller *auth.Account, q PullQuery) (*PullPage, error) {
-	if q.Limit < 1 || q.Limit > sp.MaxPull {
-		return nil, sp.Errorf(sp.CodeBadRequest, "limit: must be 1 to %d", sp.MaxPull)
-	}
-	if q.Form != "" && !sp.IsSlug(q.Form) {
-		return nil, sp.Errorf(sp.CodeBadRequest, "form: must match [a-z0-9_-]{1,64}")
+	if err := q.check(); err != nil {
+		return nil, err
 	}
 	key := keyOf(caller, q)
 	var page *PullPage
@@ -169,6 +168,17 @@ func (s *Service) Pull(ctx context.Context, caller *auth.Account, q PullQuery) (
 		})
 	}
 	return page, nil
+}
+
+// check returns an *sp.Error with CodeBadRequest for a bad limit or form.
+func (q PullQuery) check() error {
+	if q.Limit < 1 || q.Limit > sp.MaxPull {
+		return sp.Errorf(sp.CodeBadRequest, "limit: must be 1 to %d", sp.MaxPull)
+	}
+	if q.Form != "" && !sp.IsSlug(q.Form) {
+		return sp.Errorf(sp.CodeBadRequest, "form: must match [a-z0-9_-]{1,64}")
+	}
+	return nil
 }
 
 // feedAt reports whether the feed still stands at pos.
@@ -221,6 +231,7 @@ func (s *Service) buildPage(ctx context.Context, caller *auth.Account, q PullQue
 			last = tx.Position().LastSeq
 		}
 		resp.Cursor = cursorAt(tx, last).String()
+		resp.stamp = pageStamp{at: pos, since: since, last: last, changes: scanned, more: resp.More}
 		return nil
 	})
 	if err != nil {

@@ -34,6 +34,9 @@ type Service struct {
 	inFlight int64
 	// ahead builds a walking caller's next pull page early (pullahead.go).
 	ahead pullAhead
+	// shared keeps encoded pull pages that callers of the same scopes ask
+	// for again (sharedpages.go).
+	shared sharedPages
 }
 
 // NewService returns a record service over store.
