@@ -30,9 +30,6 @@ func LegacyBatchHash(items []json.RawMessage, caller *auth.Account, batch string
 // ahead; PagesHeldAhead how many are held now.
 func (s *Service) PagesGivenAhead() int64 { return s.ahead.serving.Load() }
 
-// PagesGivenEncodedAhead is how many of those were given encoded ahead.
-func (s *Service) PagesGivenEncodedAhead() int64 { return s.ahead.encoded.Load() }
-
 func (s *Service) PagesHeldAhead() int {
 	s.ahead.mu.Lock()
 	defer s.ahead.mu.Unlock()

@@ -144,25 +144,12 @@ func (s *Service) Pull(ctx context.Context, caller *auth.Account, q PullQuery) (
 	if err := q.check(); err != nil {
 		return nil, err
 	}
-	page, _, err := s.pull(ctx, caller, q, "", nil)
-	return page, err
-}
-
-// pull is Pull once q is checked. With encode, the next page of a walk is
-// also encoded ahead, for coding, and a page given from those built ahead
-// comes with its encoded form when it has one for coding.
-func (s *Service) pull(ctx context.Context, caller *auth.Account, q PullQuery, coding string, encode func(*PullPage) (EncodedPage, error)) (*PullPage, *EncodedPage, error) {
 	key := keyOf(caller, q)
 	var page *PullPage
-	var encoded *EncodedPage
 	if p := s.ahead.take(ctx, key); p != nil {
 		if p.err == nil && s.feedAt(ctx, p.at) {
 			page = p.page
 			s.ahead.serving.Add(1)
-			if encode != nil && p.encoded != nil && p.coding == coding {
-				encoded = p.encoded
-				s.ahead.encoded.Add(1)
-			}
 		} else {
 			p.drop()
 		}
@@ -170,7 +157,7 @@ func (s *Service) pull(ctx context.Context, caller *auth.Account, q PullQuery, c
 	if page == nil {
 		var err error
 		if page, _, err = s.buildPage(ctx, caller, q); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	if page.More && s.ahead.walking(key, page.Cursor) {
@@ -178,9 +165,9 @@ func (s *Service) pull(ctx context.Context, caller *auth.Account, q PullQuery, c
 		next.Since = page.Cursor
 		s.ahead.start(keyOf(caller, next), func() (*PullPage, Position, error) {
 			return s.buildPage(context.Background(), caller, next)
-		}, coding, encode)
+		})
 	}
-	return page, encoded, nil
+	return page, nil
 }
 
 // check returns an *sp.Error with CodeBadRequest for a bad limit or form.

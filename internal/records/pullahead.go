@@ -33,7 +33,6 @@ type pullAhead struct {
 	pages   map[string]*aheadPage // by account id
 	given   map[string]string     // the cursor each account was last given
 	serving atomic.Int64          // pages given from here, for tests
-	encoded atomic.Int64          // of which given encoded, for tests
 }
 
 const (
@@ -57,14 +56,10 @@ func keyOf(caller *auth.Account, q PullQuery) aheadKey {
 // aheadPage is a page being built, or built, ahead.
 type aheadPage struct {
 	key  aheadKey
-	done chan struct{} // closed once at, page, err and encoded are set
+	done chan struct{} // closed once at, page and err are set
 	at   Position
 	page *PullPage
 	err  error
-	// encoded is the page encoded for coding, when the walk takes its
-	// pages encoded (PullEncoded).
-	encoded *EncodedPage
-	coding  string
 }
 
 // take removes and returns the page built ahead for key, waiting for it
@@ -108,9 +103,9 @@ func (a *pullAhead) walking(key aheadKey, cursor string) bool {
 }
 
 // start begins building the page for key (its since, the cursor just
-// given) with build, and encoding it for coding with encode if not nil,
-// unless the account has one already or aheadMax pages are held.
-func (a *pullAhead) start(key aheadKey, build func() (*PullPage, Position, error), coding string, encode func(*PullPage) (EncodedPage, error)) {
+// given) with build, unless the account has one already or aheadMax pages
+// are held.
+func (a *pullAhead) start(key aheadKey, build func() (*PullPage, Position, error)) {
 	a.mu.Lock()
 	if a.pages == nil {
 		a.pages = map[string]*aheadPage{}
@@ -124,11 +119,6 @@ func (a *pullAhead) start(key aheadKey, build func() (*PullPage, Position, error
 	a.mu.Unlock()
 	go func() {
 		p.page, p.at, p.err = build()
-		if p.err == nil && encode != nil {
-			if e, err := encode(p.page); err == nil {
-				p.encoded, p.coding = &e, coding
-			}
-		}
 		close(p.done)
 	}()
 	time.AfterFunc(aheadTTL, func() {

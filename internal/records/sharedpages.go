@@ -29,8 +29,8 @@ import (
 // longer gives what the feed would builds its own.
 
 const (
-	sharedMax      = 16      // pages kept
-	sharedMaxBytes = 8 << 20 // their encoded bytes
+	sharedMax      = 32       // pages kept
+	sharedMaxBytes = 16 << 20 // their encoded bytes
 	sharedTTL      = time.Minute
 )
 
@@ -178,7 +178,7 @@ func (s *Service) PullEncoded(ctx context.Context, caller *auth.Account, q PullQ
 	key := sharedKeyOf(caller, q, encoding)
 	p, mine := s.shared.claim(key, s.now())
 	if mine {
-		page, stamp, err := s.pullAndEncode(ctx, caller, q, encoding, encode)
+		page, stamp, err := s.pullAndEncode(ctx, caller, q, encode)
 		s.shared.finish(key, p, page, stamp, err, s.now())
 		return page, err
 	}
@@ -194,21 +194,17 @@ func (s *Service) PullEncoded(ctx context.Context, caller *auth.Account, q PullQ
 	// The feed has moved on (or the build failed): this caller builds its
 	// own page, which the next caller may not be given either.
 	s.shared.drop(key, p)
-	page, _, err := s.pullAndEncode(ctx, caller, q, encoding, encode)
+	page, _, err := s.pullAndEncode(ctx, caller, q, encode)
 	return page, err
 }
 
-// pullAndEncode builds the page q asks for (or takes it from those built
-// ahead, encoded already when it was for this coding) and encodes it.
-func (s *Service) pullAndEncode(ctx context.Context, caller *auth.Account, q PullQuery, coding string, encode func(*PullPage) (EncodedPage, error)) (EncodedPage, pageStamp, error) {
-	page, encoded, err := s.pull(ctx, caller, q, coding, encode)
+// pullAndEncode builds the page q asks for and encodes it.
+func (s *Service) pullAndEncode(ctx context.Context, caller *auth.Account, q PullQuery, encode func(*PullPage) (EncodedPage, error)) (EncodedPage, pageStamp, error) {
+	page, err := s.Pull(ctx, caller, q)
 	if err != nil {
 		return EncodedPage{}, pageStamp{}, err
 	}
 	defer page.Release()
-	if encoded != nil {
-		return *encoded, page.stamp, nil
-	}
 	enc, err := encode(page)
 	return enc, page.stamp, err
 }

@@ -2,7 +2,6 @@ package records_test
 
 import (
 	"bytes"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -174,42 +173,5 @@ func TestSharedPageBuiltOnceForARush(t *testing.T) {
 		if !bytes.Equal(b, bodies[0]) {
 			t.Fatal("tablets of a rush were given different pages")
 		}
-	}
-}
-
-// A caller walking the feed through PullEncoded is given its next pages
-// encoded ahead, each the page Pull builds at that moment, also after a
-// record of the page encoded ahead is edited.
-func TestWalkGivenPagesEncodedAhead(t *testing.T) {
-	s := newServer(t)
-	a := s.tablet("tablet A", "north")
-	var north []string
-	for i := range 12 {
-		id, item := a.create("assessment", "north", map[string]any{"i": i})
-		wantStatus(t, "create", a.push1(item), sp.StatusApplied, "")
-		north = append(north, id)
-	}
-	enc := &pageEncoder{}
-	q := records.PullQuery{Limit: 2}
-	var seen []string
-	for n := 1; ; n++ {
-		page := pullShared(t, s, enc, a.acc, q, "walk")
-		for _, r := range page.Records {
-			seen = append(seen, r.ID)
-		}
-		q.Since = page.Cursor
-		if n == 3 {
-			s.svc.WaitPagesAhead()
-			wantStatus(t, "edit", a.push1(a.save(north[6], map[string]any{"i": 100})), sp.StatusApplied, "")
-		}
-		if !page.More {
-			break
-		}
-	}
-	if want := append(append(slices.Clone(north[:6]), north[7:]...), north[6]); !slices.Equal(seen, want) {
-		t.Fatalf("walk gave %v, want %v (the edited record last)", seen, want)
-	}
-	if n := s.svc.PagesGivenEncodedAhead(); n < 3 {
-		t.Fatalf("%d pages given encoded ahead in a walk of 7, want 3 or more", n)
 	}
 }
