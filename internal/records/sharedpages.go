@@ -29,8 +29,8 @@ import (
 // longer gives what the feed would builds its own.
 
 const (
-	sharedMax      = 32       // pages kept
-	sharedMaxBytes = 16 << 20 // their encoded bytes
+	sharedMax      = 16      // pages kept
+	sharedMaxBytes = 8 << 20 // their encoded bytes
 	sharedTTL      = time.Minute
 )
 
