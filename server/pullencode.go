@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,6 +74,12 @@ var (
 	}}
 )
 
+// compressor is a zstd encoder or a gzip writer, reused with Reset.
+type compressor interface {
+	io.WriteCloser
+	Reset(io.Writer)
+}
+
 // encodePage writes a pull page compressed with coding ("zstd" or
 // "gzip"), or as it is when it is smaller than minCompressed.
 func encodePage(coding string) func(*records.PullPage) (records.EncodedPage, error) {
@@ -84,29 +91,23 @@ func encodePage(coding string) func(*records.PullPage) (records.EncodedPage, err
 			return records.EncodedPage{Body: b.Bytes()}, err
 		}
 		b.Grow(p.Size() / 6)
+		var pool *sync.Pool
 		switch coding {
 		case "zstd":
-			e := zstdEncoders.Get().(*zstd.Encoder)
-			defer zstdEncoders.Put(e)
-			e.Reset(&b)
-			if _, err := p.WriteTo(e); err != nil {
-				return records.EncodedPage{}, err
-			}
-			if err := e.Close(); err != nil {
-				return records.EncodedPage{}, err
-			}
+			pool = &zstdEncoders
 		case "gzip":
-			w := gzipWriters.Get().(*gzip.Writer)
-			defer gzipWriters.Put(w)
-			w.Reset(&b)
-			if _, err := p.WriteTo(w); err != nil {
-				return records.EncodedPage{}, err
-			}
-			if err := w.Close(); err != nil {
-				return records.EncodedPage{}, err
-			}
+			pool = &gzipWriters
 		default:
 			panic("server: encodePage: no coding " + coding)
+		}
+		w := pool.Get().(compressor)
+		defer pool.Put(w)
+		w.Reset(&b)
+		if _, err := p.WriteTo(w); err != nil {
+			return records.EncodedPage{}, err
+		}
+		if err := w.Close(); err != nil {
+			return records.EncodedPage{}, err
 		}
 		return records.EncodedPage{Body: b.Bytes(), Coding: coding}, nil
 	}
