@@ -138,8 +138,9 @@ func (p *PullPage) Decode() (*sp.PullResponse, error) {
 // Pull returns the records in the caller's scopes that changed after the
 // cursor, once each, at their latest state, in ascending seq (PROTOCOL.md
 // §3). It returns an *sp.Error with CodeBadRequest for a bad limit or form,
-// CodeBadCursor for a malformed cursor, CodeResyncRequired for a cursor of
-// another history, and CodeForbidden for a caller who may not pull.
+// CodeBadCursor for a malformed cursor, and CodeResyncRequired for a cursor
+// of another history. Every account may pull: what it is given is limited
+// to its scopes.
 func (s *Service) Pull(ctx context.Context, caller *auth.Account, q PullQuery) (*PullPage, error) {
 	if err := q.check(); err != nil {
 		return nil, err

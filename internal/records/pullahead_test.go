@@ -31,7 +31,13 @@ func pullBytes(t *testing.T, s *server, caller *auth.Account, q records.PullQuer
 // the page.
 func wantPageAsBuilt(t *testing.T, s *server, caller *auth.Account, q records.PullQuery, what string) *sp.PullResponse {
 	t.Helper()
-	got := pullBytes(t, s, caller, q)
+	return wantBuiltNow(t, s, caller, q, pullBytes(t, s, caller, q), what)
+}
+
+// wantBuiltNow wants got to be the wire JSON of the page q asks for as
+// caller, as Pull builds it now without pages built ahead, and returns it.
+func wantBuiltNow(t *testing.T, s *server, caller *auth.Account, q records.PullQuery, got []byte, what string) *sp.PullResponse {
+	t.Helper()
 	want, err := s.svc.BuildPage(s.ctx, caller, q)
 	if err != nil {
 		t.Fatal(err)

@@ -221,14 +221,7 @@ func (s *Service) stillGives(ctx context.Context, st pageStamp) bool {
 			same = now.LastSeq == st.at.LastSeq
 			return nil
 		}
-		n := 0
-		err := tx.Changes(st.since, func(c Change) (bool, error) {
-			if c.Seq > st.last {
-				return false, nil
-			}
-			n++
-			return true, nil
-		})
+		n, err := tx.CountChanges(st.since, st.last)
 		same = n == st.changes
 		return err
 	})

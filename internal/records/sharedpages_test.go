@@ -36,14 +36,7 @@ func pullShared(t *testing.T, s *server, enc *pageEncoder, caller *auth.Account,
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
-	want, err := s.svc.BuildPage(s.ctx, caller, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got.Body, want) {
-		t.Fatalf("%s: page\n%s\nwant, as built now,\n%s", what, got.Body, want)
-	}
-	return decodePage(t, got.Body)
+	return wantBuiltNow(t, s, caller, q, got.Body, what)
 }
 
 // An encoded page is given again only to callers of the same role and

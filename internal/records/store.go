@@ -36,6 +36,9 @@ type ReadTx interface {
 	// Changes calls fn for each change after seq, in ascending order, until
 	// fn returns false or an error.
 	Changes(after uint64, fn func(Change) (bool, error)) error
+	// CountChanges returns how many changes the feed holds after seq
+	// after, up to seq upTo, reading their keys only.
+	CountChanges(after, upTo uint64) (int, error)
 	// History returns a record's history, oldest first.
 	History(id string) ([]HistoryEntry, error)
 	// Batch returns the answer kept for a device's batch, or nil.

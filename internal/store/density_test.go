@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -41,13 +42,7 @@ func TestAppendedRecordsFillTheirPages(t *testing.T) {
 				}
 				fields := s.Writes[0].Fields
 				h := &records.HistoryEntry{Seq: next.Seq, ReceivedAt: at.Format(time.RFC3339), Actor: dev, Kind: records.KindPush,
-					Fields: slices.Sorted(func(yield func(string) bool) {
-						for n := range fields {
-							if !yield(n) {
-								return
-							}
-						}
-					}), Values: fields}
+					Fields: slices.Sorted(maps.Keys(fields)), Values: fields}
 				if err := tx.AppendHistory(s.ID, h); err != nil {
 					return err
 				}

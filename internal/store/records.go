@@ -181,6 +181,16 @@ func (t *tx) Changes(after uint64, fn func(records.Change) (bool, error)) error 
 	return nil
 }
 
+// CountChanges implements records.ReadTx.
+func (t *tx) CountChanges(after, upTo uint64) (int, error) {
+	n := 0
+	c := t.btx.Bucket(bChanges).Cursor()
+	for k, _ := c.Seek(u64(after + 1)); k != nil && binary.BigEndian.Uint64(k) <= upTo; k, _ = c.Next() {
+		n++
+	}
+	return n, nil
+}
+
 // Position implements records.ReadTx.
 func (t *tx) Position() records.Position {
 	var p records.Position

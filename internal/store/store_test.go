@@ -186,6 +186,18 @@ func TestPutRecordSeqs(t *testing.T) {
 	if !slices.Equal(after, want[1:]) {
 		t.Fatalf("changes after 2 = %+v, want %+v", after, want[1:])
 	}
+	// Counted by their keys: seq 1 moved to 4, so (0, 3] holds two.
+	for _, c := range []struct {
+		after, upTo uint64
+		want        int
+	}{{0, 3, 2}, {0, 4, 3}, {1, 2, 1}, {2, 3, 1}, {3, 9, 1}, {4, 9, 0}, {0, 0, 0}} {
+		view(t, st, func(tx records.ReadTx) error {
+			if n, err := tx.CountChanges(c.after, c.upTo); err != nil || n != c.want {
+				t.Errorf("CountChanges(%d, %d) = %d, %v; want %d", c.after, c.upTo, n, err, c.want)
+			}
+			return nil
+		})
+	}
 
 	// An Update that puts nothing gives out no seq.
 	update(t, st, func(tx records.Tx) error { return nil })
